@@ -1,0 +1,295 @@
+"""Models as data (models/models.json) plus one small adapter per family.
+
+Every adapter turns an RGB uint8 frame of any size into a float32 person alpha/probability in [0, 1]
+at the model's output size. Adding a model of a known family is a manifest entry, not code.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import paths
+from .errors import ModelError
+from .runtime import SessionInfo, create_session
+
+FAMILIES = ("nhwc_probability", "nhwc_logits2", "nchw_softmax", "rvm")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    layout: str  # NHWC | NCHW
+    size: tuple[int, int] | None  # (h, w); None = any size
+    channels: str  # RGB | BGR
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    scale: float  # model input = (pixel - mean) / std * scale
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    kind: str  # probability | logits | alpha
+    layout: str
+    person_channel: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    name: str
+    file: str
+    family: str
+    input: InputSpec
+    output: OutputSpec
+    license: str
+    shipped: bool
+    alt_files: tuple[str, ...] = ()
+    license_file: str | None = None
+    download: dict[str, Any] | None = None
+    provenance: str = ""
+    notes: str = ""
+
+    def find_file(self, search_dirs: list[Path] | None = None) -> Path | None:
+        """The first existing file for this model in the search folders, else None."""
+        for d in search_dirs or paths.model_search_dirs():
+            for name in (self.file, *self.alt_files):
+                p = Path(d) / name
+                if p.is_file():
+                    return p
+        return None
+
+
+def _spec_from_json(entry: dict[str, Any], where: str) -> ModelSpec:
+    try:
+        i, o = entry["input"], entry["output"]
+        size = None if i["size"] == "any" else (int(i["size"][0]), int(i["size"][1]))
+        spec = ModelSpec(
+            id=entry["id"], name=entry["name"], file=entry["file"], family=entry["family"],
+            input=InputSpec(i["name"], i["layout"], size, i["channels"], tuple(i["mean"]), tuple(i["std"]),
+                            float(i["scale"])),
+            output=OutputSpec(o["name"], o["kind"], o["layout"], int(o["person_channel"])),
+            license=entry["license"], shipped=bool(entry["shipped"]),
+            alt_files=tuple(entry.get("alt_files", ())), license_file=entry.get("license_file"),
+            download=entry.get("download"), provenance=entry.get("provenance", ""),
+            notes=entry.get("notes", ""))
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise ModelError(f"{where}: model entry {entry.get('id', '?')!r} is malformed ({e!r})") from None
+    if spec.family not in FAMILIES:
+        raise ModelError(f"{where}: model {spec.id!r} has unknown family {spec.family!r}")
+    return spec
+
+
+def load_manifest(path: str | Path | None = None) -> dict[str, ModelSpec]:
+    """All models in the manifest, by id, in file order."""
+    path = Path(path or paths.MANIFEST_PATH)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"model manifest not found: {path}") from None
+    except json.JSONDecodeError as e:
+        raise ModelError(f"model manifest {path} is not valid JSON (line {e.lineno}: {e.msg})") from None
+    return {m["id"]: _spec_from_json(m, str(path)) for m in data["models"]}
+
+
+def default_model_id(path: str | Path | None = None) -> str:
+    path = Path(path or paths.MANIFEST_PATH)
+    return json.loads(path.read_text(encoding="utf-8"))["default"]
+
+
+def get_spec(model_id: str) -> ModelSpec:
+    specs = load_manifest()
+    if model_id not in specs:
+        raise ModelError(f"unknown model '{model_id}' (known: {', '.join(specs)})")
+    return specs[model_id]
+
+
+# --------------------------------------------------------------------------------------- adapters
+class Matter:
+    """Base adapter: owns a session; `predict(rgb)` -> float32 alpha in [0, 1] at the output size."""
+
+    def __init__(self, spec: ModelSpec, session, info: SessionInfo | None = None):
+        self.spec = spec
+        self.session = session
+        self.info = info
+        self._input = None  # preallocated model input buffer
+
+    # -- to override --
+    def input_hw(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
+        assert self.spec.input.size is not None
+        return self.spec.input.size
+
+    def feeds(self, rgb: np.ndarray) -> dict[str, np.ndarray]:
+        return {self.spec.input.name: self._normalise(rgb)}
+
+    def postprocess(self, outputs: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- shared --
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ModelError(f"expected an RGB uint8 frame (H, W, 3), got {rgb.dtype} {rgb.shape}")
+        outputs = self.session.run(None, self.feeds(rgb))
+        alpha = self.postprocess(outputs)
+        if not np.isfinite(alpha).all():
+            raise ModelError(f"model {self.spec.id} produced non-finite values")
+        return alpha
+
+    def reset(self) -> None:
+        """Forget temporal state (scene cut, resolution change). Stateless families do nothing."""
+
+    def _resized(self, rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+        h, w = hw
+        if rgb.shape[:2] == (h, w):
+            return rgb
+        shrinking = rgb.shape[0] > h and rgb.shape[1] > w
+        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+    def _normalise(self, rgb: np.ndarray) -> np.ndarray:
+        """Resize, reorder and normalise into the preallocated input tensor (no per-frame allocations
+        beyond the resize)."""
+        spec = self.spec.input
+        img = self._resized(rgb, self.input_hw(rgb.shape[:2]))
+        if spec.channels == "BGR":
+            img = img[:, :, ::-1]
+        h, w = img.shape[:2]
+        shape = (1, h, w, 3) if spec.layout == "NHWC" else (1, 3, h, w)
+        if self._input is None or self._input.shape != shape:
+            self._input = np.empty(shape, np.float32)
+            mean = np.asarray(spec.mean, np.float32)
+            factor = np.float32(spec.scale) / np.asarray(spec.std, np.float32)
+            self._mean = mean if spec.layout == "NHWC" else mean[:, None, None]
+            self._factor = factor if spec.layout == "NHWC" else factor[:, None, None]
+        dst = self._input[0] if spec.layout == "NHWC" else self._input[0]
+        src = img if spec.layout == "NHWC" else img.transpose(2, 0, 1)
+        np.subtract(src, self._mean, out=dst, casting="unsafe")
+        np.multiply(dst, self._factor, out=dst)
+        return self._input
+
+    def warmup(self, session) -> None:
+        """One run on a grey frame (used by runtime.create_session to prove the device works)."""
+        saved, self.session = self.session, session
+        try:
+            h, w = self.spec.input.size or (144, 256)
+            self.predict(np.full((h, w, 3), 128, np.uint8))
+        finally:
+            self.session = saved
+            self.reset()
+
+
+class NhwcProbabilityMatter(Matter):
+    """MediaPipe selfie: NHWC RGB/255 in, person probability out."""
+
+    def postprocess(self, outputs):
+        out = outputs[0][0]
+        return np.ascontiguousarray(out[..., self.spec.output.person_channel], dtype=np.float32)
+
+
+class NhwcLogits2Matter(Matter):
+    """Meet-style: NHWC in, two logits (background, person) out; softmax = sigmoid of the difference."""
+
+    def postprocess(self, outputs):
+        logits = outputs[0][0]
+        p = self.spec.output.person_channel
+        diff = logits[..., p] - logits[..., 1 - p]
+        return (1.0 / (1.0 + np.exp(-np.clip(diff, -30, 30)))).astype(np.float32)
+
+
+class NchwSoftmaxMatter(Matter):
+    """SINet: NCHW BGR mean/std in, softmax over (background, person) out."""
+
+    def postprocess(self, outputs):
+        out = outputs[0][0]
+        person = out[self.spec.output.person_channel].astype(np.float32)
+        if self.spec.output.kind == "logits":
+            other = out[1 - self.spec.output.person_channel]
+            person = 1.0 / (1.0 + np.exp(-np.clip(person - other, -30, 30)))
+        return np.ascontiguousarray(person, dtype=np.float32)
+
+
+class RvmMatter(Matter):
+    """Robust Video Matting: any input size, four recurrent states fed back frame to frame.
+
+    The frame is scaled so its long side is at most `max_side`; `downsample_ratio` is chosen so the
+    internal low-resolution pass sees about RVM_TARGET_SIDE px (the paper's guidance: 0.25 for HD,
+    0.4-1 for 512 px). States reset when the input size changes or on reset().
+    """
+
+    RVM_TARGET_SIDE = 320
+    STATE_NAMES = ("r1i", "r2i", "r3i", "r4i")
+
+    def __init__(self, spec, session, info=None, max_side: int = 640):
+        super().__init__(spec, session, info)
+        self.max_side = max_side
+        self.states: list[np.ndarray] | None = None
+        self.state_hw: tuple[int, int] | None = None
+        self.steps_since_reset = 0
+
+    def input_hw(self, frame_hw):
+        h, w = frame_hw
+        s = min(1.0, self.max_side / max(h, w))
+        # Multiples of 4 keep the encoder/decoder shapes aligned after the internal downsampling.
+        return max(16, int(round(h * s / 4)) * 4), max(16, int(round(w * s / 4)) * 4)
+
+    @classmethod
+    def downsample_ratio(cls, hw: tuple[int, int]) -> float:
+        return float(min(1.0, max(0.125, cls.RVM_TARGET_SIDE / max(hw))))
+
+    def reset(self):
+        self.states = None
+        self.state_hw = None
+        self.steps_since_reset = 0
+
+    def feeds(self, rgb):
+        src = self._normalise(rgb)
+        hw = src.shape[2:]
+        if self.state_hw != hw:
+            self.reset()
+            self.state_hw = hw
+        if self.states is None:
+            self.states = [np.zeros((1, 1, 1, 1), np.float32) for _ in range(4)]
+        f = {self.spec.input.name: src,
+             "downsample_ratio": np.array([self.downsample_ratio(hw)], np.float32)}
+        f.update(zip(self.STATE_NAMES, self.states))
+        return f
+
+    def postprocess(self, outputs):
+        names = [o.name for o in self.session.get_outputs()]
+        by_name = dict(zip(names, outputs))
+        self.states = [by_name[n] for n in ("r1o", "r2o", "r3o", "r4o")]
+        self.steps_since_reset += 1
+        return np.ascontiguousarray(np.clip(by_name[self.spec.output.name][0, 0], 0.0, 1.0), dtype=np.float32)
+
+
+ADAPTERS = {
+    "nhwc_probability": NhwcProbabilityMatter,
+    "nhwc_logits2": NhwcLogits2Matter,
+    "nchw_softmax": NchwSoftmaxMatter,
+    "rvm": RvmMatter,
+}
+
+
+def create_matter(model: str | ModelSpec, device: str = "auto", threads: int = 0,
+                  search_dirs: list[Path] | None = None, model_path: str | Path | None = None,
+                  **adapter_options) -> Matter:
+    """Load a model by id (or spec) and wrap it in its family's adapter, warmed up on its device.
+
+    Raises ModelError when the file is missing or corrupt (with where it was looked for).
+    """
+    spec = get_spec(model) if isinstance(model, str) else model
+    path = Path(model_path) if model_path else spec.find_file(search_dirs)
+    if path is None:
+        where = ", ".join(str(d) for d in (search_dirs or paths.model_search_dirs()))
+        hint = " (the installer can download it)" if spec.download else ""
+        raise ModelError(f"model file for '{spec.id}' not found: {spec.file} in {where}{hint}")
+    adapter_cls = ADAPTERS[spec.family]
+    matter = adapter_cls(spec, None, None, **adapter_options)
+    session, info = create_session(path, device, threads, warmup=matter.warmup)
+    matter.session, matter.info = session, info
+    matter.path = path
+    return matter

@@ -1,0 +1,139 @@
+"""onnxruntime sessions: which execution provider, fallback to CPU with a reason, threads, warm-up.
+
+Device "auto" tries TensorRT, CUDA, DirectML, CoreML, then CPU, among what this onnxruntime build
+reports as available. A GPU provider that fails to create the session, silently drops to CPU, or fails
+on the warm-up run is abandoned for the next one; the reason is kept as a one-line message.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import DeviceError, ModelError
+
+PROVIDER_BY_DEVICE = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+DEVICE_BY_PROVIDER = {v: k for k, v in PROVIDER_BY_DEVICE.items()}
+AUTO_ORDER = ("tensorrt", "cuda", "directml", "coreml", "cpu")
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError as e:  # pragma: no cover - depends on the installation
+        raise DeviceError(f"onnxruntime is not installed in this Python ({e}); run the installer") from None
+    return onnxruntime
+
+
+def available_devices() -> list[str]:
+    """Devices this onnxruntime build offers, in auto order ('cpu' always last)."""
+    providers = set(_ort().get_available_providers())
+    return [d for d in AUTO_ORDER if PROVIDER_BY_DEVICE[d] in providers or d == "cpu"]
+
+
+@dataclass
+class SessionInfo:
+    requested: str
+    device: str  # what actually runs
+    provider: str
+    threads: int
+    fallbacks: list[str] = field(default_factory=list)  # one line per abandoned device
+
+    @property
+    def fallback_reason(self) -> str | None:
+        return "; ".join(self.fallbacks) or None
+
+    def describe(self) -> str:
+        text = f"{self.device.upper()} ({self.provider})"
+        if self.fallbacks:
+            text += f" — fell back: {self.fallback_reason}"
+        return text
+
+
+def _session_options(threads: int):
+    ort = _ort()
+    so = ort.SessionOptions()
+    so.log_severity_level = 3  # errors only: models with initializers-as-inputs spam warnings
+    if threads > 0:
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return so
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else exc.__class__.__name__)[:300]
+
+
+def create_session(model_path: str | Path, device: str = "auto", threads: int = 0,
+                   warmup: Callable[[object], None] | None = None):
+    """Return (session, SessionInfo). Raises ModelError for a missing/corrupt model file.
+
+    `warmup(session)` runs one inference; a GPU session that fails it is replaced by the next device.
+    """
+    ort = _ort()
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ModelError(f"model file not found: {model_path}")
+    if model_path.stat().st_size == 0:
+        raise ModelError(f"model file is empty: {model_path}")
+    device = (device or "auto").lower()
+    if device not in PROVIDER_BY_DEVICE and device != "auto":
+        raise DeviceError(f"unknown device '{device}' (choose auto, {', '.join(PROVIDER_BY_DEVICE)})")
+    available = set(ort.get_available_providers())
+    fallbacks: list[str] = []
+    if device == "auto":
+        candidates = [d for d in AUTO_ORDER if PROVIDER_BY_DEVICE[d] in available or d == "cpu"]
+    else:
+        candidates = [device] if device == "cpu" else [device, "cpu"]
+        if PROVIDER_BY_DEVICE[device] not in available and device != "cpu":
+            fallbacks.append(f"{device}: not offered by this onnxruntime build "
+                             f"(install onnxruntime-gpu / onnxruntime-directml)")
+            candidates = ["cpu"]
+    for dev in candidates:
+        provider = PROVIDER_BY_DEVICE[dev]
+        providers = [provider] if dev == "cpu" else [provider, "CPUExecutionProvider"]
+        try:
+            session = ort.InferenceSession(str(model_path), _session_options(threads), providers=providers)
+        except Exception as e:  # onnxruntime raises several types; all mean "cannot use this"
+            if dev == "cpu" or _looks_like_bad_model(e):
+                raise ModelError(f"cannot load model {model_path.name}: corrupt or not an ONNX model "
+                                 f"({_first_line(e)})") from None
+            fallbacks.append(f"{dev}: session failed ({_first_line(e)})")
+            continue
+        actual = session.get_providers()[0] if session.get_providers() else "CPUExecutionProvider"
+        if actual != provider:
+            fallbacks.append(f"{dev}: provider did not load (onnxruntime used {actual})")
+            if dev != "cpu":
+                continue
+        if warmup is not None:
+            try:
+                warmup(session)
+            except Exception as e:
+                if dev == "cpu":
+                    raise ModelError(f"model {model_path.name} failed its first run on the CPU "
+                                     f"({_first_line(e)})") from None
+                fallbacks.append(f"{dev}: first run failed ({_first_line(e)})")
+                continue
+        return session, SessionInfo(device, dev, provider, threads, fallbacks)
+    raise DeviceError("no execution provider could run the model: " + "; ".join(fallbacks))
+
+
+def _looks_like_bad_model(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("protobuf", "invalid_protobuf", "invalid_graph", "no graph",
+                                   "load model", "model_path", "parse"))
+
+
+def default_threads() -> int:
+    """Leave a core for OBS itself: half the machine's cores, at least 1."""
+    return max(1, (os.cpu_count() or 2) // 2)

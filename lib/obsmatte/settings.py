@@ -1,0 +1,184 @@
+"""The one schema of every knob: presets, the command line and the OBS properties are built from it.
+
+Each Field says its type, range, default, label and group, so the OBS dropdowns/sliders, the preset JSON
+files and the CLI flags cannot drift apart. `MatteSettings` is an immutable, validated set of values.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .errors import SettingsError
+
+BACKGROUNDS = ("transparent", "color", "blur", "image")
+IMAGE_FITS = ("fill", "fit")
+FEATHER_MODES = ("blur", "guided")
+DEVICES = ("auto", "cpu", "cuda", "tensorrt", "directml", "coreml")
+_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    kind: str  # float | int | bool | choice | color | path | str
+    default: Any
+    label: str
+    group: str  # model | mask | background | timing
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    choices: tuple[str, ...] = ()
+    restarts_worker: bool = False  # changing it needs a new model session
+    in_preset: bool = True  # presets may set it (the model path etc. stay the user's)
+
+
+FIELDS: tuple[Field, ...] = (
+    # --- model: changing these restarts the worker (a new onnxruntime session) ---
+    Field("model", "str", "mediapipe_selfie_landscape", "Model", "model",
+          "Which segmentation/matting model runs (see `obs-matting models`).", restarts_worker=True),
+    Field("device", "choice", "auto", "Device", "model",
+          "Where the model runs. Auto tries TensorRT, CUDA, DirectML, CoreML, then CPU.",
+          choices=DEVICES, restarts_worker=True, in_preset=False),
+    Field("threads", "int", 2, "CPU threads", "model",
+          "Threads onnxruntime may use on the CPU (0 = its own choice).", 0, 16, 1,
+          restarts_worker=True, in_preset=False),
+    Field("inference_size", "int", 320, "Inference size (long side, px)", "model",
+          "Size of the small copy of the frame the model sees. Fixed-size models resize it again; "
+          "video-matting models (RVM) use it as their input: larger is sharper and slower.", 128, 1280, 16),
+    Field("max_masks_per_second", "float", 30.0, "Max masks per second", "model",
+          "Cap on inference rate to spare the CPU/GPU (0 = as fast as possible).", 0.0, 120.0, 1.0),
+    Field("low_light_boost", "float", 0.0, "Low-light boost", "model",
+          "Brightens and equalises the model's input only (not your video) so dark scenes segment well.",
+          0.0, 1.0, 0.05),
+    # --- mask refinement: applied live ---
+    Field("threshold", "float", 0.5, "Alpha threshold", "mask",
+          "Centre of the soft ramp that turns the model's confidence into alpha.", 0.0, 1.0, 0.01),
+    Field("softness", "float", 0.3, "Threshold softness", "mask",
+          "Width of that ramp: 0 is a hard cut, larger keeps softer edges.", 0.0, 1.0, 0.01),
+    Field("erode", "int", 0, "Erode / dilate (px)", "mask",
+          "Shrinks (positive) or grows (negative) the person's edge by this many output pixels.", -10, 10, 1),
+    Field("feather", "float", 2.0, "Edge feather (px)", "mask",
+          "Softens the edge over this many output pixels.", 0.0, 20.0, 0.5),
+    Field("feather_mode", "choice", "guided", "Edge refinement", "mask",
+          "'guided' follows the edges of the frame itself (hair, shoulders); 'blur' is a plain blur.",
+          choices=FEATHER_MODES),
+    Field("temporal_smoothing", "float", 0.5, "Temporal smoothing", "mask",
+          "How much of the previous mask carries over, to stop flicker. Fast motion is followed anyway.",
+          0.0, 0.95, 0.05),
+    Field("min_person_area", "float", 0.01, "Minimum person size", "mask",
+          "Islands smaller than this fraction of the frame are removed; every person above it is kept.",
+          0.0, 0.2, 0.005),
+    # --- background: applied live ---
+    Field("background", "choice", "transparent", "Background", "background",
+          "What replaces the background.", choices=BACKGROUNDS),
+    Field("background_color", "color", "#00FF00", "Background colour", "background",
+          "Colour used when the background is 'color' (and to flatten JPEG output)."),
+    Field("blur_strength", "float", 12.0, "Background blur strength (px)", "background",
+          "Blur radius of the background when the background is 'blur'.", 0.0, 64.0, 1.0),
+    Field("background_image", "path", "", "Background image", "background",
+          "Image file used when the background is 'image'.", in_preset=False),
+    Field("image_fit", "choice", "fill", "Background image fit", "background",
+          "'fill' covers the frame (cropping), 'fit' shows the whole image (letterboxed).",
+          choices=IMAGE_FITS),
+    # --- timing ---
+    Field("sync_video", "bool", False, "Keep video in sync with the mask", "timing",
+          "Delays the video by the mask's age so the mask never lags a moving person."),
+)
+
+FIELDS_BY_KEY = {f.key: f for f in FIELDS}
+LIVE_KEYS = frozenset(f.key for f in FIELDS if not f.restarts_worker)
+RESTART_KEYS = frozenset(f.key for f in FIELDS if f.restarts_worker)
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """'#RRGGBB' -> (r, g, b)."""
+    if not isinstance(text, str) or not _COLOR_RE.match(text):
+        raise SettingsError(f"not a colour '#RRGGBB': {text!r}")
+    return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+
+
+def coerce_value(field: Field, value: Any) -> Any:
+    """Check one value against its field; return it in its canonical type or raise SettingsError."""
+    k = field.kind
+    if k == "bool":
+        if isinstance(value, bool):
+            return value
+        raise SettingsError(f"'{field.key}' must be true or false, got {value!r}", field=field.key)
+    if k in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(f"'{field.key}' must be a number, got {value!r}", field=field.key)
+        if k == "int":
+            if float(value) != int(value):
+                raise SettingsError(f"'{field.key}' must be a whole number, got {value!r}", field=field.key)
+            value = int(value)
+        else:
+            value = float(value)
+        if field.minimum is not None and value < field.minimum or \
+                field.maximum is not None and value > field.maximum:
+            raise SettingsError(f"'{field.key}' must be between {field.minimum} and {field.maximum}, "
+                                f"got {value!r}", field=field.key)
+        return value
+    if not isinstance(value, str):
+        raise SettingsError(f"'{field.key}' must be text, got {value!r}", field=field.key)
+    if k == "choice" and value not in field.choices:
+        raise SettingsError(f"'{field.key}' must be one of {', '.join(field.choices)}, got {value!r}",
+                            field=field.key)
+    if k == "color":
+        try:
+            parse_color(value)
+        except SettingsError:
+            raise SettingsError(f"'{field.key}' must be a colour like '#RRGGBB', got {value!r}",
+                                field=field.key) from None
+        return value.upper()
+    return value
+
+
+class MatteSettings:
+    """An immutable, validated set of values for every field (missing ones take the default)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any] | None = None, *, allowed: Iterable[str] | None = None):
+        values = dict(values or {})
+        allowed_keys = set(allowed) if allowed is not None else set(FIELDS_BY_KEY)
+        unknown = sorted(set(values) - allowed_keys)
+        if unknown:
+            raise SettingsError(f"unknown setting '{unknown[0]}'", field=unknown[0])
+        out = {}
+        for f in FIELDS:
+            out[f.key] = coerce_value(f, values[f.key]) if f.key in values else f.default
+        object.__setattr__(self, "_values", out)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return object.__getattribute__(self, "_values")[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key, value):
+        raise AttributeError("MatteSettings is immutable; use replace()")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, MatteSettings) and self._values == other._values
+
+    def __hash__(self):
+        return hash(tuple(sorted(self._values.items())))
+
+    def __repr__(self) -> str:
+        return f"MatteSettings({self._values!r})"
+
+    def replace(self, **changes: Any) -> "MatteSettings":
+        return MatteSettings({**self._values, **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def needs_restart(self, other: "MatteSettings") -> bool:
+        """True when going from self to other needs a new model session (model, device, threads)."""
+        return any(self._values[k] != other._values[k] for k in RESTART_KEYS)
+
+    @property
+    def color_rgb(self) -> tuple[int, int, int]:
+        return parse_color(self.background_color)
