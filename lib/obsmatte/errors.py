@@ -18,7 +18,10 @@ class SettingsError(MattingError, ValueError):
         self.field = field
         self.source = source
         self.detail = message
-        super().__init__(f"{source}: {message}" if source else message)
+        where = f"{source}: " if source else ""
+        if source and field:
+            where += f"field '{field}': "
+        super().__init__(where + message)
 
     def with_source(self, source: str) -> "SettingsError":
         return SettingsError(self.detail, field=self.field, source=source)

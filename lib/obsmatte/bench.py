@@ -1,0 +1,89 @@
+"""`obs-matting bench`: what the pipeline costs on top of the model itself, measured side by side.
+
+For every model whose file is present: median ms of preprocess (low-light conditioning), inference (the
+adapter's resize/normalise + session.run + postprocess), refinement, total; masks/s; and the ratio of
+pipeline throughput to bare `session.run` throughput on the same input, the two timed in alternation in
+the same run so machine noise hits both alike. Two inputs: the 1280x720 frame the command line sees, and
+the small frame OBS hands the worker (the GPU-downscaled copy at the inference size).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import cv2
+import numpy as np
+
+from . import paths
+from .models import RvmMatter, load_manifest
+from .pipeline import MaskPipeline
+from .settings import MatteSettings
+
+
+def _test_frame(w: int, h: int) -> np.ndarray:
+    """A real portrait when the shared folder is there (realistic island/threshold work), else a gradient."""
+    still = paths.SHARED_DIR / "eval" / "stills" / "portrait.jpg"
+    img = cv2.imread(str(still)) if still.is_file() else None
+    if img is None:
+        yy, xx = np.mgrid[0:h, 0:w]
+        img = np.dstack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), np.full_like(xx, 128)])
+        return img.astype(np.uint8)
+    return cv2.cvtColor(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+
+
+def _median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def bench_model(model_id: str, frame: np.ndarray, runs: int, settings: MatteSettings) -> dict:
+    pipeline = MaskPipeline(settings.replace(model=model_id))
+    matter = pipeline.matter
+    feeds = matter.feeds(frame)  # the bare model gets the exact tensors the pipeline would build
+    bare, pre, inf, ref, tot = [], [], [], [], []
+    for i in range(runs + 3):
+        if isinstance(matter, RvmMatter):
+            feeds = matter.feeds(frame)  # RVM: feed the current states, as the pipeline does
+        t0 = time.perf_counter()
+        matter.session.run(None, feeds)
+        t1 = time.perf_counter()
+        pipeline.process(frame)
+        t2 = time.perf_counter()
+        if i < 3:
+            continue  # warm-up
+        bare.append((t1 - t0) * 1e3)
+        t = pipeline.times
+        pre.append(t.preprocess)
+        inf.append(t.inference)
+        ref.append(t.refine)
+        tot.append((t2 - t1) * 1e3)
+    total = _median(tot)
+    return {"model": model_id, "device": matter.info.device if matter.info else "?",
+            "bare_ms": _median(bare), "preprocess_ms": _median(pre), "inference_ms": _median(inf),
+            "refine_ms": _median(ref), "total_ms": total, "masks_per_s": 1e3 / total,
+            "ratio": _median(bare) / total}
+
+
+def run_bench(args) -> int:
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    specs = load_manifest()
+    ids = args.models.split(",") if args.models else [s.id for s in specs.values() if s.find_file()]
+    settings = MatteSettings()
+    small_w = settings.inference_size
+    small_h = int(round(small_w * h / w))
+    inputs = [(f"{w}x{h} (command line)", _test_frame(w, h)),
+              (f"{small_w}x{small_h} (OBS worker input)", _test_frame(small_w, small_h))]
+    print(f"obs-matting bench: {args.runs} runs each, threads={settings.threads}, default settings "
+          f"(guided feather and erode are full-resolution steps: the shader in OBS, compose.finish_alpha here)")
+    header = (f"{'model':<28} {'input':<26} {'pre':>6} {'infer':>7} {'refine':>7} {'total':>7} "
+              f"{'bare run':>8} {'masks/s':>8} {'ratio':>6}")
+    print(header)
+    print("-" * len(header))
+    for model_id in ids:
+        for label, frame in inputs:
+            r = bench_model(model_id, frame, args.runs, settings)
+            print(f"{model_id:<28} {label:<26} {r['preprocess_ms']:6.2f} {r['inference_ms']:7.2f} "
+                  f"{r['refine_ms']:7.2f} {r['total_ms']:7.2f} {r['bare_ms']:8.2f} {r['masks_per_s']:8.1f} "
+                  f"{r['ratio']:6.2f}")
+    print("ms are medians; ratio = pipeline throughput / bare session.run throughput (target >= 0.8 for the "
+          "default model)")
+    return 0

@@ -1,0 +1,187 @@
+"""The command line end to end on real images and videos with the shipped default model."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from obsmatte import paths
+
+from conftest import iou, need_shared
+
+
+def run_cli(*args, env_extra=None, check=None, timeout=300):
+    env = dict(os.environ)
+    env.setdefault("OBSMATTE_USER_DIR", str(Path(env.get("PYTEST_TMP", "/tmp")) / "obsmatte-test-user"))
+    env.update(env_extra or {})
+    proc = subprocess.run([sys.executable, "-m", "obsmatte", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+    if check is not None:
+        assert proc.returncode == check, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def portrait_files():
+    img_dir = need_shared("eval", "portraits", "image")
+    return sorted(img_dir.glob("*.jpg"))
+
+
+def test_image_png_is_rgba_with_the_matte_in_alpha(tmp_path, portrait_files):
+    src = portrait_files[0]
+    out = tmp_path / "out.png"
+    run_cli("image", src, out, "--save-alpha", check=0)
+    rgba = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape[2] == 4
+    truth = cv2.imread(str(src.parent.parent / "alpha" / (src.stem + ".png")), cv2.IMREAD_GRAYSCALE)
+    assert rgba.shape[:2] == truth.shape
+    assert iou(rgba[:, :, 3] / 255.0, truth / 255.0) > 0.8
+    alpha_file = tmp_path / "out_alpha.png"
+    assert np.array_equal(cv2.imread(str(alpha_file), cv2.IMREAD_GRAYSCALE), rgba[:, :, 3])
+
+
+def test_jpeg_output_is_flattened_onto_the_colour(tmp_path, portrait_files):
+    out = tmp_path / "out.jpg"
+    run_cli("image", portrait_files[1], out, "--color", "#FF0000", check=0)
+    bgr = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert bgr.ndim == 3 and bgr.shape[2] == 3
+    corner = bgr[:15, :15].reshape(-1, 3).mean(0)  # background corner: red (BGR order)
+    assert corner[2] > 200 and corner[0] < 60 and corner[1] < 60
+
+
+def test_preset_and_flags_apply(tmp_path, portrait_files):
+    out = tmp_path / "studio.png"
+    run_cli("image", portrait_files[2], out, "--preset", "studio", "--background", "color", check=0)
+    img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert img.shape[2] == 3, "a colour background is opaque: plain RGB"
+    assert img[:10, :10].mean() < 30  # studio's colour is black
+
+
+@pytest.mark.parametrize("make, expect", [
+    (lambda d: d / "missing.jpg", "not found"),
+    (lambda d: (d / "empty.png").write_bytes(b"") or d / "empty.png", "empty"),
+    (lambda d: (d / "text.png").write_text("hello") or d / "text.png", "cannot read image"),
+    (lambda d: (d / "doc.txt").write_text("hello") or d / "doc.txt", "unsupported"),
+])
+def test_bad_inputs_give_one_line_errors(tmp_path, make, expect):
+    src = make(tmp_path)
+    p = run_cli("image", src, tmp_path / "o.png", check=2)
+    assert expect in p.stderr.lower(), p.stderr
+    assert p.stderr.strip().count("\n") == 0, "one line, no traceback"
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_truncated_jpeg_is_reported(tmp_path, portrait_files):
+    data = portrait_files[0].read_bytes()
+    bad = tmp_path / "cut.jpg"
+    bad.write_bytes(data[: len(data) // 3])
+    p = run_cli("image", bad, tmp_path / "o.png")
+    assert p.returncode == 2 and "cannot read image" in p.stderr.lower(), p.stderr
+
+
+def test_output_over_input_and_bad_output_format_refused(tmp_path, portrait_files):
+    src = tmp_path / "me.png"
+    shutil.copy(portrait_files[0], tmp_path / "me.jpg")
+    cv2.imwrite(str(src), cv2.imread(str(tmp_path / "me.jpg")))
+    before = src.read_bytes()
+    p = run_cli("image", src, src, check=2)
+    assert "overwrite" in p.stderr
+    assert src.read_bytes() == before
+    p = run_cli("image", src, tmp_path / "o.gif", check=2)
+    assert "unsupported output format" in p.stderr
+
+
+def test_invalid_preset_file_names_file_and_field(tmp_path, portrait_files):
+    preset = tmp_path / "mine.json"
+    preset.write_text('{"name": "Mine", "settings": {"erode": "lots"}}')
+    p = run_cli("image", portrait_files[0], tmp_path / "o.png", "--preset", preset, check=2)
+    assert str(preset) in p.stderr and "settings.erode" in p.stderr
+
+
+def test_missing_and_corrupt_model_files(tmp_path, portrait_files):
+    env = {"OBSMATTE_MODEL_PATH": str(tmp_path / "models"), "OBSMATTE_USER_DIR": str(tmp_path / "user")}
+    p = run_cli("image", portrait_files[0], tmp_path / "o.png", "--model", "rvm_mobilenetv3", env_extra=env, check=2)
+    assert "not found" in p.stderr and "rvm_mobilenetv3_fp32.onnx" in p.stderr
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "rvm_mobilenetv3_fp32.onnx").write_bytes(b"\x08\x01garbage" * 100)
+    p = run_cli("image", portrait_files[0], tmp_path / "o.png", "--model", "rvm_mobilenetv3", env_extra=env, check=2)
+    assert "corrupt" in p.stderr, p.stderr
+
+
+def test_batch_skips_bad_files_and_never_overwrites(tmp_path, portrait_files):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(portrait_files[0], src / "a.jpg")
+    cv2.imwrite(str(src / "a.png"), cv2.imread(str(portrait_files[1])))  # same stem, other format
+    (src / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"keep me")  # an existing file in the output folder
+    p = run_cli("batch", src, out, "--zip", check=0)
+    assert "2 written, 1 skipped" in p.stdout, p.stdout + p.stderr
+    assert "broken.jpg" in p.stdout
+    assert (out / "a.png").read_bytes() == b"keep me"
+    written = sorted(f.name for f in out.glob("a-*.png"))
+    assert written == ["a-2.png", "a-3.png"]
+    zips = list(out.glob("*.zip"))
+    assert len(zips) == 1 and sorted(zipfile.ZipFile(zips[0]).namelist()) == written
+    # output folder = input folder: results get a suffix, inputs stay untouched
+    before = {f.name: f.read_bytes() for f in src.iterdir()}
+    run_cli("batch", src, src, check=0)
+    assert all((src / n).read_bytes() == b for n, b in before.items())
+    assert (src / "a_matte.png").exists()
+
+
+def test_batch_of_unreadable_folder(tmp_path):
+    p = run_cli("batch", tmp_path / "nope", tmp_path / "out", check=2)
+    assert "not found" in p.stderr
+
+
+def test_video_to_png_sequence_keeps_alpha_and_to_mp4(tmp_path):
+    video = need_shared("eval", "video", "pose_1_576_30fps.mp4")
+    run_cli("video", video, tmp_path / "seq", "--max-frames", "8", check=0)
+    frames = sorted((tmp_path / "seq").glob("*.png"))
+    assert len(frames) == 8
+    a = cv2.imread(str(frames[-1]), cv2.IMREAD_UNCHANGED)
+    assert a.shape[2] == 4 and a[:, :, 3].min() == 0 and a[:, :, 3].max() == 255
+    run_cli("video", video, tmp_path / "out.mp4", "--max-frames", "8", "--background", "blur", check=0)
+    cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
+
+
+def test_screen_region_written_to_a_file():
+    if not shutil.which("xvfb-run"):
+        pytest.skip("xvfb-run not installed (./setup.sh --test installs it)")
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"obsmatte-screen-{os.getpid()}.avi"
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable, "-m", "obsmatte", "screen",
+           "--region", "0,0,320,240", "--seconds", "2", "--out", str(out)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "frames in" in p.stdout
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) >= 2
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (320, 240)
+    out.unlink()
+
+
+def test_models_and_presets_listings():
+    p = run_cli("models", check=0)
+    assert "mediapipe_selfie_landscape" in p.stdout and "Apache-2.0" in p.stdout and "GPL-3.0" in p.stdout
+    p = run_cli("presets", check=0)
+    for name in ("Studio", "Café", "Multi-person", "Low light"):
+        assert name in p.stdout
+
+
+def test_bench_prints_figures_for_the_default_model():
+    p = run_cli("bench", "--runs", "5", "--models", "mediapipe_selfie_landscape", check=0)
+    rows = [l for l in p.stdout.splitlines() if l.startswith("mediapipe_selfie_landscape")]
+    assert len(rows) == 2
+    ratio = float(rows[0].split()[-1])
+    assert 0 < ratio <= 1.5

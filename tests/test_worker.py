@@ -1,0 +1,133 @@
+"""The worker thread with the real default model: mailbox of one, masks tagged with their frame,
+live settings vs restart, errors as messages, clean stop."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import cv2
+
+from obsmatte import paths
+from obsmatte.settings import MatteSettings
+from obsmatte.worker import MattingWorker
+
+from conftest import iou
+
+
+def _wait(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.fixture
+def small_portrait(portraits):
+    rgb = portraits[0][1]
+    return cv2.resize(rgb, (320, int(320 * rgb.shape[0] / rgb.shape[1])), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture
+def worker_factory():
+    made = []
+
+    def make(settings=None, **kw):
+        kw.setdefault("search_dirs", [paths.MODELS_DIR, paths.SHARED_DIR / "models"])
+        w = MattingWorker(settings or MatteSettings(), **kw).start()
+        made.append(w)
+        return w
+    yield make
+    for w in made:
+        assert w.stop(5.0), "worker thread did not stop"
+
+
+def test_mask_carries_its_frame_and_matches_the_person(worker_factory, small_portrait, portraits):
+    w = worker_factory()
+    t = time.perf_counter()
+    w.submit(small_portrait, frame_id=7, timestamp=t)
+    assert _wait(lambda: w.latest() is not None), w.status_text()
+    r = w.latest()
+    assert (r.frame_id, r.timestamp, r.seq) == (7, t, 1)
+    assert r.mask.dtype == np.uint8 and r.mask.flags.c_contiguous
+    assert r.mask.shape == (144, 256)  # the default model's output size
+    truth = cv2.resize(portraits[0][2], (256, 144), interpolation=cv2.INTER_AREA)
+    assert iou(r.mask / 255.0, truth) > 0.8
+    assert "masks/s" in w.status_text() and w.error is None
+
+
+def test_mailbox_keeps_only_the_newest_frame(worker_factory, small_portrait):
+    w = worker_factory(MatteSettings({"max_masks_per_second": 5.0}))
+    w.submit(small_portrait, 0, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None)
+    for i in range(1, 50):  # far faster than 5 masks/s
+        w.submit(small_portrait, i, time.perf_counter())
+    assert _wait(lambda: w.latest().frame_id == 49)
+    assert w.latest().seq < 10, "stale frames must be dropped, not queued"
+    assert w.stats().dropped_frames >= 40
+
+
+def test_live_settings_do_not_reload_the_model_but_model_change_does(worker_factory, small_portrait):
+    w = worker_factory()
+    w.submit(small_portrait, 1, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None)
+    first_pipeline = w._pipeline
+    soft = w.latest().mask
+    w.update(MatteSettings({"threshold": 0.5, "softness": 0.0}))  # hard cut: only 0 and 255
+    w.submit(small_portrait, 2, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None and w.latest().frame_id == 2)
+    hard = w.latest().mask
+    assert w._pipeline is first_pipeline, "a live knob must not reload the model"
+    assert set(np.unique(hard)) <= {0, 255} and len(np.unique(soft)) > 2
+    w.update(MatteSettings({"model": "mediapipe_selfie_general"}))
+    w.submit(small_portrait, 3, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None and w.latest().frame_id == 3)
+    assert w._pipeline is not first_pipeline
+    assert w.latest().mask.shape == (256, 256)
+
+
+def test_missing_model_is_an_error_message_not_an_exception(worker_factory, small_portrait, tmp_path):
+    w = worker_factory(MatteSettings({"model": "rvm_mobilenetv3"}), search_dirs=[tmp_path])
+    assert _wait(lambda: w.error is not None)
+    assert "not found" in w.error and "rvm" in w.error
+    w.submit(small_portrait, 1, time.perf_counter())
+    time.sleep(0.2)
+    assert w.latest() is None
+    assert w.status_text().startswith("Error:")
+    # fixing the setting recovers without a new worker
+    w.update(MatteSettings())
+    w._search_dirs = [paths.MODELS_DIR, paths.SHARED_DIR / "models"]
+    w.update(MatteSettings())
+    w.submit(small_portrait, 2, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None), w.status_text()
+    assert w.error is None
+
+
+def test_bad_frame_sets_error_and_the_next_good_frame_clears_it(worker_factory, small_portrait):
+    w = worker_factory()
+    w.submit(np.zeros((0, 0, 3), np.uint8), 1, time.perf_counter())
+    assert _wait(lambda: w.error is not None)
+    w.submit(small_portrait, 2, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None and w.error is None)
+
+
+def test_rgba_frames_are_accepted(worker_factory, small_portrait):
+    w = worker_factory()
+    rgba = np.dstack([small_portrait, np.full(small_portrait.shape[:2], 255, np.uint8)])
+    w.submit(rgba, 1, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None), w.status_text()
+
+
+def test_stop_is_prompt_and_idempotent(small_portrait):
+    w = MattingWorker(MatteSettings(), search_dirs=[paths.MODELS_DIR, paths.SHARED_DIR / "models"]).start()
+    for i in range(5):
+        w.submit(small_portrait, i, time.perf_counter())
+    t0 = time.monotonic()
+    assert w.stop(5.0)
+    assert time.monotonic() - t0 < 5.0
+    assert w.stop(1.0)
+    assert not any(t.name == "obsmatte-worker" and t.is_alive() for t in threading.enumerate() if t is w._thread)
