@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# One-command install of the obs-matting filter for OBS on Linux and macOS; safe to run again.
+#   ./install.sh [--models rvm_mobilenetv3,...] [--accept-licenses] [--cpu] [--dry-run] [--uninstall]
+#                [--with-obs] [--venv DIR]
+# This script only collects facts (where OBS is, which Python it links, GPU names) and makes the venv;
+# every decision, download and file edit is made by `python -m obsmatte.installer` (lib/obsmatte/installer),
+# which is tested. Exit codes match lib/obsmatte/installer/failures.py.
+# Written for bash 3.2 too (macOS): empty arrays are expanded with the ${a[@]+...} guard.
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")" && pwd)"
+EXIT_NO_OBS=10 EXIT_OBS_UNSUPPORTED=11 EXIT_NO_PYTHON=12 EXIT_PIP_FAILED=19 EXIT_NO_PERMISSION=15
+
+die() { echo "install: error: $2" >&2; exit "$1"; }
+say() { echo "install: $*"; }
+
+models="" accept="" cpu="" dry_run="" uninstall="" with_obs="" venv=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --models) models="${2:?--models needs a value}"; shift ;;
+    --models=*) models="${1#*=}" ;;
+    --accept-licenses) accept=1 ;;
+    --cpu) cpu=1 ;;
+    --dry-run) dry_run=1 ;;
+    --uninstall) uninstall=1 ;;
+    --with-obs) with_obs=1 ;;
+    --venv) venv="${2:?--venv needs a folder}"; shift ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "install: error: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# Arguments passed through to the Python installer.
+py_args=()
+[ -n "$models" ] && py_args+=(--models "$models")
+[ -n "$accept" ] && py_args+=(--accept-licenses)
+[ -n "$cpu" ] && py_args+=(--cpu)
+[ -n "$dry_run" ] && py_args+=(--dry-run)
+
+run_installer() {  # run_installer PYTHON ARGS... : the package from this checkout, not an installed copy
+  local python="$1"; shift
+  PYTHONPATH="$REPO/lib${PYTHONPATH:+:$PYTHONPATH}" "$python" -m obsmatte.installer "$@"
+}
+
+gpu_names() {  # one adapter name per line (empty when none can be seen)
+  if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>/dev/null | sed 's/ (UUID.*//' || true; fi
+  if command -v lspci >/dev/null 2>&1; then
+    lspci 2>/dev/null | grep -iE 'vga|3d controller|display' | sed 's/^[^:]*:[^:]*: //' || true
+  fi
+}
+
+linux_install_obs() {
+  command -v obs >/dev/null 2>&1 && return 0
+  command -v apt-get >/dev/null 2>&1 || die $EXIT_NO_OBS "--with-obs knows apt-get only; install OBS Studio from your distribution or https://obsproject.com"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  if [ -n "$dry_run" ]; then say "would run: $sudo apt-get install -y obs-studio"; return 0; fi
+  say "installing OBS Studio from the distribution: $sudo apt-get install -y obs-studio"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq obs-studio \
+    || die $EXIT_NO_OBS "apt-get could not install obs-studio"
+}
+
+linux_obs_python_minor() {  # the libpython OBS links: ldd on the obs binary, then on libobs-scripting
+  local obs_bin lib f
+  obs_bin="$(command -v obs || true)"
+  for f in "$obs_bin" $(ldconfig -p 2>/dev/null | awk '/libobs-scripting/ {print $NF}') \
+           /usr/lib/*/libobs-scripting.so* /usr/lib/*/obs-plugins/obs-scripting.so; do
+    [ -n "$f" ] && [ -e "$f" ] || continue
+    lib="$(ldd "$f" 2>/dev/null | grep -o 'libpython3\.[0-9]*' | head -1 || true)"
+    if [ -n "$lib" ]; then echo "${lib#libpython}"; return 0; fi
+  done
+  return 0
+}
+
+main_linux() {
+  [ -n "$with_obs" ] && linux_install_obs
+  if [ -z "$uninstall" ] && ! command -v obs >/dev/null 2>&1 && [ -z "$with_obs" ]; then
+    die $EXIT_NO_OBS "OBS Studio not found (no 'obs' command); install it (Debian/Ubuntu: sudo apt-get install obs-studio, or ./install.sh --with-obs)"
+  fi
+  local minor python data
+  minor="$(linux_obs_python_minor)"
+  if [ -n "$minor" ] && [ -x "/usr/bin/python$minor" ]; then python="/usr/bin/python$minor"
+  elif [ -n "$minor" ] && command -v "python$minor" >/dev/null 2>&1; then python="$(command -v "python$minor")"
+  elif [ -n "$minor" ]; then die $EXIT_NO_PYTHON "OBS links Python $minor but python$minor is not installed (Debian/Ubuntu: sudo apt-get install python$minor-venv)"
+  else python="$(command -v python3 || true)"; fi
+  [ -n "$python" ] || die $EXIT_NO_PYTHON "no python3 found; install python3 and python3-venv"
+  data="${OBSMATTE_USER_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/obs-matting}"
+  venv="${venv:-$data/venv}"
+
+  if [ -n "$uninstall" ]; then
+    run_installer "$python" uninstall --os linux --repo "$REPO" ${dry_run:+--dry-run}
+    if [ -f "$venv/.obs-matting-venv" ]; then  # only a venv this script made
+      if [ -n "$dry_run" ]; then say "would remove the venv $venv"; else rm -rf "$venv"; say "removed the venv $venv"; fi
+    fi
+    return 0
+  fi
+
+  local gpus=() line
+  while IFS= read -r line; do [ -n "$line" ] && gpus+=(--gpu "$line"); done < <(gpu_names)
+  local site
+  if [ ! -x "$venv/bin/python" ]; then
+    if [ -n "$dry_run" ]; then
+      say "would create a venv with $python ($("$python" --version 2>&1)) in $venv"
+      site="$venv/lib/python${minor:-$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')}/site-packages"
+      say "would install: $(run_installer "$python" requirements --os linux ${cpu:+--cpu} ${gpus[@]+"${gpus[@]}"} | tr '\n' ' ')"
+      run_installer "$python" install --os linux --skip-packages --site-packages "$site" --repo "$REPO" \
+        --obs-running no ${py_args[@]+"${py_args[@]}"} ${gpus[@]+"${gpus[@]}"}
+      return 0
+    fi
+    say "creating a venv with $python ($("$python" --version 2>&1)) in $venv"
+    mkdir -p "$(dirname "$venv")" 2>/dev/null || die $EXIT_NO_PERMISSION "cannot create $(dirname "$venv")"
+    "$python" -m venv "$venv" || die $EXIT_NO_PYTHON "could not make a venv with $python (Debian/Ubuntu: sudo apt-get install python3-venv)"
+    touch "$venv/.obs-matting-venv"
+  fi
+  site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  # The Python installer checks the pins, pip installs what is missing, writes python-path.txt and
+  # downloads the chosen models (verified, resumable).
+  run_installer "$venv/bin/python" install --os linux --repo "$REPO" --site-packages "$site" \
+    ${minor:+--obs-python-minor "$minor"} --python-home "$venv" --obs-running no ${py_args[@]+"${py_args[@]}"} ${gpus[@]+"${gpus[@]}"}
+  [ -n "$dry_run" ] && return 0
+  echo
+  say "ready. In OBS: Tools > Scripts > + > $REPO/obs_matting.py, then add the filter to your camera source."
+}
+
+main_macos() {
+  local app="/Applications/OBS.app" version choice m fw python
+  if [ ! -d "$app" ] && [ -z "$uninstall" ]; then
+    die $EXIT_NO_OBS "OBS Studio not found in /Applications; install it from https://obsproject.com"
+  fi
+  version="$(/usr/bin/defaults read "$app/Contents/Info" CFBundleShortVersionString 2>/dev/null || echo 30.0)"
+  # Any Python runs the table lookup; the system one is enough for that.
+  choice="$(run_installer "$(command -v python3)" python-for --obs-version "$version")" || exit $?
+  for m in $choice; do
+    fw="/Library/Frameworks/Python.framework/Versions/$m"
+    if [ -x "$fw/bin/python$m" ]; then python="$fw/bin/python$m"; break; fi
+  done
+  [ -n "${python:-}" ] || die $EXIT_NO_PYTHON "OBS $version needs Python ${choice%% *} from python.org (macOS 64-bit universal2 installer): https://www.python.org/downloads/macos/ ; install it and run ./install.sh again"
+  if [ -n "$uninstall" ]; then
+    run_installer "$python" uninstall --os macos --repo "$REPO" ${dry_run:+--dry-run}; return 0
+  fi
+  run_installer "$python" install --os macos --obs-version "$version" --python-home "$fw" ${py_args[@]+"${py_args[@]}"}
+  [ -n "$dry_run" ] && return 0
+  echo
+  say "ready. In OBS: Tools > Scripts > Python Settings > Python Install Path: $fw"
+  say "then Tools > Scripts > + > $REPO/obs_matting.py (restart OBS after changing the Python path)."
+}
+
+case "$(uname -s)" in
+  Linux) main_linux ;;
+  Darwin) main_macos ;;
+  *) die 2 "install.sh is for Linux and macOS; on Windows run install.ps1 in PowerShell" ;;
+esac

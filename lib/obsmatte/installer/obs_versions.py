@@ -1,0 +1,73 @@
+"""OBS version -> the Python it can load, and which ini file holds its Python setting.
+
+The table itself is data (obs_python_table.json) because install.ps1 needs it before any Python exists.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .failures import InstallError, ObsUnsupportedError
+
+TABLE_PATH = Path(__file__).with_name("obs_python_table.json")
+
+Version = tuple[int, int, int]
+
+
+def parse_version(text: str) -> Version:
+    """'30.2.3', '31.0.0-rc1', '29.1', '30.1.2.0' (Windows file version) -> (30, 2, 3)."""
+    m = re.match(r"\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(text))
+    if not m:
+        raise InstallError(f"cannot read an OBS version from {text!r}; expected something like 30.2.3")
+    return (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0))
+
+
+def _fmt(v: Version) -> str:
+    return ".".join(str(p) for p in v)
+
+
+@dataclass(frozen=True)
+class PythonChoice:
+    obs_version: Version
+    pythons: tuple[str, ...]  # acceptable minors, preferred first ("3.12", "3.11", ...)
+    refused: tuple[str, ...]
+    warning: str = ""
+
+    @property
+    def preferred(self) -> str:
+        return self.pythons[0]
+
+    def accepts(self, python_minor: str) -> bool:
+        return python_minor in self.pythons
+
+
+def load_table(path: Path = TABLE_PATH) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def python_for_obs(obs_version: str | Version, table: dict | None = None) -> PythonChoice:
+    """The Pythons an OBS release can load. Older than the table: refused. Newer: the newest row, warned."""
+    table = table or load_table()
+    v = parse_version(obs_version) if isinstance(obs_version, str) else tuple(obs_version)
+    oldest = parse_version(table["oldest_supported"])
+    if v < oldest:
+        raise ObsUnsupportedError(
+            f"OBS {_fmt(v)} is too old: the filter needs OBS {table['oldest_supported']} or newer "
+            f"(Python scripting with Python 3.10+); update OBS from https://obsproject.com")
+    for row in table["rows"]:
+        if parse_version(row["from"]) <= v < parse_version(row["below"]):
+            return PythonChoice(v, tuple(row["pythons"]), tuple(row.get("refused", ())))
+    newest = table["rows"][-1]
+    return PythonChoice(
+        v, tuple(newest["pythons"]), tuple(newest.get("refused", ())),
+        warning=(f"OBS {_fmt(v)} is newer than this installer knows (up to {newest['below']} excluded); "
+                 f"using Python {newest['pythons'][0]} as for the newest known OBS"))
+
+
+def ini_name_for_obs(obs_version: str | Version, table: dict | None = None) -> str:
+    """global.ini up to OBS 30; OBS 31 moved user settings (the Python path among them) to user.ini."""
+    table = table or load_table()
+    v = parse_version(obs_version) if isinstance(obs_version, str) else tuple(obs_version)
+    return "user.ini" if v >= parse_version(table["user_ini_from"]) else "global.ini"

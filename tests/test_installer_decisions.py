@@ -1,0 +1,136 @@
+"""Installer decisions as tables: OBS version -> Python, GPU facts -> onnxruntime build, pins, models."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from obsmatte.installer import obs_versions, providers
+from obsmatte.installer.failures import (EXIT_OBS_UNSUPPORTED, ModelChoiceError, ObsUnsupportedError)
+from obsmatte.installer.model_choice import choose, license_notice
+from obsmatte.installer.obs_versions import ini_name_for_obs, parse_version, python_for_obs
+
+
+@pytest.mark.parametrize("obs, preferred, accepted, refused", [
+    ("28.0", "3.10", ["3.10"], ["3.11", "3.12", "3.13"]),
+    ("28.1.2", "3.10", ["3.10"], ["3.11"]),
+    ("29.0.2", "3.10", ["3.10"], ["3.11", "3.12"]),
+    ("29.1.0", "3.11", ["3.11", "3.10"], ["3.12", "3.13"]),
+    ("30.0.2", "3.11", ["3.11", "3.10"], ["3.12"]),
+    ("30.1.0", "3.12", ["3.12", "3.11", "3.10"], ["3.13"]),
+    ("30.2.3", "3.12", ["3.12"], ["3.13"]),
+    ("31.0.0-rc1", "3.12", ["3.12"], ["3.13"]),
+    ("32.0.1.0", "3.12", ["3.12"], ["3.13"]),
+])
+def test_python_for_obs_table(obs, preferred, accepted, refused):
+    choice = python_for_obs(obs)
+    assert choice.preferred == preferred
+    assert all(choice.accepts(p) for p in accepted)
+    assert not any(choice.accepts(p) for p in refused)
+    assert choice.warning == ""
+
+
+def test_unknown_newer_obs_gets_newest_known_python_with_a_warning():
+    choice = python_for_obs("34.1")
+    assert choice.preferred == "3.12" and not choice.accepts("3.13")
+    assert "newer than this installer knows" in choice.warning
+
+
+@pytest.mark.parametrize("obs", ["27.2.4", "26.0", "0.0.1"])
+def test_obs_older_than_28_is_refused_clearly(obs):
+    with pytest.raises(ObsUnsupportedError, match=r"too old.*28\.0 or newer") as e:
+        python_for_obs(obs)
+    assert e.value.exit_code == EXIT_OBS_UNSUPPORTED
+
+
+def test_garbage_version_is_a_clear_error():
+    with pytest.raises(Exception, match="cannot read an OBS version"):
+        parse_version("latest")
+
+
+@pytest.mark.parametrize("obs, ini", [("28.0", "global.ini"), ("30.2.3", "global.ini"),
+                                      ("31.0.0", "user.ini"), ("32.1", "user.ini")])
+def test_ini_file_by_obs_version(obs, ini):
+    assert ini_name_for_obs(obs) == ini
+
+
+def test_ps1_reads_the_same_table_file():
+    """install.ps1 has no table of its own: it reads obs_python_table.json, which must stay valid JSON."""
+    ps1 = (obs_versions.TABLE_PATH.parents[3] / "install.ps1").read_text(encoding="utf-8")
+    assert "obs_python_table.json" in ps1
+    table = json.loads(obs_versions.TABLE_PATH.read_text(encoding="utf-8"))
+    for row in table["rows"]:  # PowerShell compares [version]"a.b": keep every bound in that form
+        assert re.fullmatch(r"\d+\.\d+", row["from"]) and re.fullmatch(r"\d+\.\d+", row["below"])
+
+
+@pytest.mark.parametrize("os_name, gpus, cpu, package", [
+    ("windows", ["NVIDIA GeForce RTX 3060"], False, "onnxruntime-gpu"),
+    ("windows", ["Intel(R) UHD Graphics 770", "NVIDIA GeForce RTX 4070"], False, "onnxruntime-gpu"),
+    ("windows", ["AMD Radeon RX 6600"], False, "onnxruntime-directml"),
+    ("windows", ["Intel(R) Iris(R) Xe Graphics"], False, "onnxruntime-directml"),
+    ("windows", ["Microsoft Basic Display Adapter"], False, "onnxruntime"),
+    ("windows", ["Microsoft Remote Display Adapter", "Parsec Virtual Display Adapter"], False, "onnxruntime"),
+    ("windows", [], False, "onnxruntime"),
+    ("windows", ["NVIDIA GeForce RTX 3060"], True, "onnxruntime"),
+    ("win32", ["AMD Radeon RX 6600"], True, "onnxruntime"),
+    ("linux", ["NVIDIA Corporation GA106 [GeForce RTX 3060]"], False, "onnxruntime-gpu"),
+    ("linux", ["Advanced Micro Devices, Inc. [AMD/ATI] Navi 23"], False, "onnxruntime"),
+    ("linux", ["llvmpipe (LLVM 15.0.6, 256 bits)"], False, "onnxruntime"),
+    ("linux", [], False, "onnxruntime"),
+    ("macos", ["Apple M2"], False, "onnxruntime"),
+    ("darwin", ["NVIDIA GeForce GT 750M"], False, "onnxruntime"),
+])
+def test_provider_choice(os_name, gpus, cpu, package):
+    assert providers.choose_onnxruntime(os_name, gpus, cpu)[0] == package
+
+
+def test_unknown_os_is_a_clear_error():
+    with pytest.raises(Exception, match="unknown operating system"):
+        providers.choose_onnxruntime("beos", [])
+
+
+@pytest.mark.parametrize("minor", ["3.10", "3.11", "3.12"])
+@pytest.mark.parametrize("ort", providers.ALL_ORT)
+def test_requirements_are_pinned_for_every_python_obs_can_load(minor, ort):
+    reqs = providers.requirements(minor, ort)
+    names = [r.split("==")[0] for r in reqs]
+    assert names == ["numpy", "opencv-python", "mss", ort]
+    assert all(re.fullmatch(r"[a-z-]+==\d+(\.\d+)+", r) for r in reqs)
+
+
+def test_every_table_python_has_pins():
+    table = obs_versions.load_table()
+    for row in table["rows"]:
+        for minor in row["pythons"]:
+            providers.pins_for_python(minor)
+
+
+def test_missing_and_conflicting_packages():
+    reqs = providers.requirements("3.11", "onnxruntime-directml")
+    installed = {"numpy": "2.4.6", "opencv-python": "4.8.0.76", "mss": "10.2.0", "onnxruntime": "1.31.1"}
+    assert providers.missing_requirements(reqs, installed) == ["opencv-python==5.0.0.93", "onnxruntime-directml==1.24.4"]
+    assert providers.conflicting_onnxruntimes("onnxruntime-directml", installed) == ["onnxruntime"]
+    assert providers.conflicting_onnxruntimes("onnxruntime", installed) == []
+
+
+def test_this_venv_matches_the_pins_for_its_python():
+    """The dev venv is made with Debian's Python (what OBS links): the pins must describe it."""
+    import sys
+    reqs = providers.requirements(f"{sys.version_info[0]}.{sys.version_info[1]}", "onnxruntime")
+    assert providers.missing_requirements(reqs, providers.installed_distributions()) == []
+
+
+def test_model_choice_from_the_real_manifest():
+    chosen, notes = choose(["rvm_mobilenetv3", "mediapipe_selfie_landscape"])
+    assert [m.id for m in chosen] == ["rvm_mobilenetv3"]
+    rvm = chosen[0]
+    assert rvm.expected.size == 14975696 and len(rvm.expected.sha256) == 64
+    assert rvm.license == "GPL-3.0" and "GPL-3.0" in license_notice(rvm)
+    assert "included" in notes[0]
+
+
+@pytest.mark.parametrize("mid, message", [("nope", "unknown model"), ("meet_segmentation", "cannot be downloaded")])
+def test_model_choice_refusals(mid, message):
+    with pytest.raises(ModelChoiceError, match=message):
+        choose([mid])

@@ -1,0 +1,181 @@
+"""OBS ini editing and the Windows install/uninstall plan, in temp folders shaped like
+%APPDATA%\\obs-studio (global.ini for OBS <= 30, user.ini from 31), with BOM and CRLF files."""
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+
+from obsmatte.installer import obs_config
+from obsmatte.installer.failures import ObsRunningError, PythonMismatchError
+from obsmatte.installer.plan import Facts, build_install_plan, build_uninstall_plan, execute
+
+PY_HOME = r"C:\Users\Streamer\AppData\Local\Programs\Python\Python312"
+PY_VALUE = "C:/Users/Streamer/AppData/Local/Programs/Python/Python312"
+
+# What OBS 30 writes: UTF-8 with BOM, CRLF, sections in OBS's own order, a non-ASCII value.
+GLOBAL_INI = ("[General]\r\nPre19Defaults=false\r\nPre21Defaults=false\r\nFirstRun=true\r\n"
+              "LastVersion=503447555\r\n\r\n[BasicWindow]\r\ngeometry=AdnQywADAAAAAAKAAAABYw==\r\n"
+              "ShowStatusBar=true\r\n\r\n[Python]\r\nPath64bit=C:/Python310\r\n\r\n"
+              "[PropertiesWindow]\r\ncx=720\r\ncy=580\r\n\r\n[Basic]\r\nProfile=Sc\u00e8ne \u914d\u4fe1\r\n")
+USER_INI = "[General]\nFirstRun=true\n\n[BasicWindow]\nSysTrayEnabled=true\n"  # OBS 31: no [Python] yet
+
+
+@pytest.fixture
+def appdata(tmp_path, monkeypatch):
+    """A fake %APPDATA% with obs-studio/ and the installer's own state folder inside it."""
+    monkeypatch.setenv("OBSMATTE_USER_DIR", str(tmp_path / "obs-matting"))
+    (tmp_path / "obs-studio").mkdir()
+    return tmp_path
+
+
+def write(p: Path, text: str, bom: bool = True) -> bytes:
+    data = (codecs.BOM_UTF8 if bom else b"") + text.encode("utf-8")
+    p.write_bytes(data)
+    return data
+
+
+def facts(appdata: Path, obs_version="30.2.3", **kw) -> Facts:
+    return Facts(os_name="windows", obs_version=obs_version, python_minor="3.12", python_home=PY_HOME,
+                 obs_config_dir=appdata / "obs-studio", skip_packages=True, models_dir=appdata / "models",
+                 repo=appdata / "repo", **kw)
+
+
+def lines_out():
+    out: list[str] = []
+    return out, out.append
+
+
+def test_set_value_changes_only_our_line_keeping_bom_crlf_and_order(tmp_path):
+    ini = tmp_path / "global.ini"
+    original = write(ini, GLOBAL_INI)
+    assert obs_config.set_value(ini, "Python", "Path64bit", PY_VALUE)
+    expected = original.replace(b"Path64bit=C:/Python310\r\n", f"Path64bit={PY_VALUE}\r\n".encode())
+    assert ini.read_bytes() == expected
+    assert obs_config.backup_path(ini).read_bytes() == original
+
+
+def test_set_value_adds_section_in_file_style(tmp_path):
+    ini = tmp_path / "user.ini"
+    original = write(ini, USER_INI, bom=False)
+    obs_config.set_value(ini, "Python", "Path64bit", PY_VALUE)
+    assert ini.read_bytes() == original + f"\n[Python]\nPath64bit={PY_VALUE}\n".encode()
+    # a key added to an existing section goes after its last line, before the blank separator
+    write(ini, "[Python]\r\nOther=1\r\n\r\n[X]\r\na=b", bom=False)
+    obs_config.set_value(ini, "Python", "Path64bit", "P")
+    assert ini.read_bytes() == b"[Python]\r\nOther=1\r\nPath64bit=P\r\n\r\n[X]\r\na=b"
+
+
+def test_bytes_that_are_not_utf8_survive(tmp_path):
+    ini = tmp_path / "global.ini"
+    original = b"[Basic]\nProfile=Sc\xe8ne\n[Python]\nPath64bit=old\n"  # a cp1252 byte
+    ini.write_bytes(original)
+    obs_config.set_value(ini, "Python", "Path64bit", "new")
+    assert ini.read_bytes() == original.replace(b"=old", b"=new")
+
+
+def test_utf16_file_keeps_its_encoding(tmp_path):
+    ini = tmp_path / "global.ini"
+    ini.write_bytes(codecs.BOM_UTF16_LE + "[General]\r\nA=1\r\n".encode("utf-16-le"))
+    obs_config.set_value(ini, "Python", "Path64bit", "X")
+    data = ini.read_bytes()
+    assert data.startswith(codecs.BOM_UTF16_LE)
+    assert data[2:].decode("utf-16-le") == "[General]\r\nA=1\r\n\r\n[Python]\r\nPath64bit=X\r\n"
+
+
+@pytest.mark.parametrize("obs_version, ini_name, content, bom", [
+    ("30.2.3", "global.ini", GLOBAL_INI, True),
+    ("31.0.1", "user.ini", USER_INI, False),
+])
+def test_install_twice_then_uninstall_restores_exactly(appdata, obs_version, ini_name, content, bom):
+    ini = appdata / "obs-studio" / ini_name
+    original = write(ini, content, bom)
+    other = appdata / "obs-studio" / ("user.ini" if ini_name == "global.ini" else "global.ini")
+    other_bytes = write(other, "[General]\r\nKeep=me\r\n")
+
+    out, say = lines_out()
+    execute(build_install_plan(facts(appdata, obs_version)), facts(appdata, obs_version), dry_run=False, out=say)
+    assert obs_config.read_value(ini, "Python", "Path64bit") == PY_VALUE
+    backup = obs_config.backup_path(ini)
+    assert backup.read_bytes() == original
+    assert other.read_bytes() == other_bytes and not obs_config.backup_path(other).exists()
+    after_first = ini.read_bytes()
+
+    # second run: nothing to do, says so, file and backup untouched
+    backup.write_bytes(original)  # (same bytes; the mtime must not matter)
+    out, say = lines_out()
+    execute(build_install_plan(facts(appdata, obs_version)), facts(appdata, obs_version), dry_run=False, out=say)
+    assert out[0].startswith("already installed: nothing to do")
+    assert ini.read_bytes() == after_first and backup.read_bytes() == original
+
+    out, say = lines_out()
+    execute(build_uninstall_plan(facts(appdata)), facts(appdata), dry_run=False, uninstall=True, out=say)
+    assert ini.read_bytes() == original
+    assert not backup.exists() and other.read_bytes() == other_bytes
+    out, say = lines_out()  # and uninstall is idempotent too
+    execute(build_uninstall_plan(facts(appdata)), facts(appdata), dry_run=False, uninstall=True, out=say)
+    assert out[0].startswith("nothing to uninstall") and ini.read_bytes() == original
+
+
+def test_uninstall_keeps_settings_obs_saved_after_install(appdata):
+    ini = appdata / "obs-studio" / "global.ini"
+    write(ini, GLOBAL_INI)
+    execute(build_install_plan(facts(appdata)), facts(appdata), dry_run=False, out=lambda s: None)
+    # OBS ran meanwhile and saved a new window geometry
+    changed = ini.read_bytes().replace(b"cx=720", b"cx=1024")
+    ini.write_bytes(changed)
+    execute(build_uninstall_plan(facts(appdata)), facts(appdata), dry_run=False, uninstall=True, out=lambda s: None)
+    assert ini.read_bytes() == changed.replace(f"Path64bit={PY_VALUE}".encode(), b"Path64bit=C:/Python310")
+
+
+def test_install_creates_missing_ini_and_uninstall_removes_it(appdata):
+    ini = appdata / "obs-studio" / "user.ini"
+    execute(build_install_plan(facts(appdata, "31.1")), facts(appdata, "31.1"), dry_run=False, out=lambda s: None)
+    assert ini.read_bytes() == f"[Python]\nPath64bit={PY_VALUE}\n".encode()
+    execute(build_uninstall_plan(facts(appdata)), facts(appdata), dry_run=False, uninstall=True, out=lambda s: None)
+    assert not ini.exists()
+
+
+def test_dry_run_prints_plan_and_changes_nothing(appdata):
+    ini = appdata / "obs-studio" / "global.ini"
+    original = write(ini, GLOBAL_INI)
+    out, say = lines_out()
+    execute(build_install_plan(facts(appdata)), facts(appdata), dry_run=True, out=say)
+    text = "\n".join(out)
+    assert f"[to do] set [Python] Path64bit={PY_VALUE}" in text and "dry run: nothing was changed" in text
+    assert ini.read_bytes() == original
+    assert sorted(p.name for p in (appdata / "obs-studio").iterdir()) == ["global.ini"]
+    assert not (appdata / "obs-matting").exists()
+
+
+def test_refuses_while_obs_runs_and_changes_nothing(appdata):
+    ini = appdata / "obs-studio" / "global.ini"
+    original = write(ini, GLOBAL_INI)
+    f = facts(appdata, obs_running=True)
+    with pytest.raises(ObsRunningError, match="OBS is running: close OBS") as e:
+        execute(build_install_plan(f), f, dry_run=False, out=lambda s: None)
+    assert e.value.exit_code == 16
+    assert ini.read_bytes() == original and not obs_config.backup_path(ini).exists()
+
+
+def test_python_that_obs_cannot_load_is_refused(appdata):
+    f = facts(appdata, "30.0.2")  # 3.12 is too new for OBS 30.0
+    with pytest.raises(PythonMismatchError, match=r"cannot load Python 3\.12.*3\.11 or 3\.10"):
+        build_install_plan(f)
+
+
+def test_unwritable_ini_is_a_permission_error_with_its_own_exit_code(appdata, monkeypatch):
+    """Root ignores file modes here, so the OS refusal is simulated at os.replace (the atomic write)."""
+    ini = appdata / "obs-studio" / "global.ini"
+    original = write(ini, GLOBAL_INI)
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Access is denied", str(dst))
+    monkeypatch.setattr(obs_config.os, "replace", refuse)
+    from obsmatte.installer.failures import PermissionDeniedError
+    with pytest.raises(PermissionDeniedError, match="no write permission for .*global.ini") as e:
+        execute(build_install_plan(facts(appdata)), facts(appdata), dry_run=False, out=lambda s: None)
+    assert e.value.exit_code == 15
+    assert ini.read_bytes() == original
+    assert not list((appdata / "obs-studio").glob("*.obs-matting-tmp"))

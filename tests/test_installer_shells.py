@@ -1,0 +1,181 @@
+"""The installer end to end: the Python command line's exit codes, install.ps1's grammar, and install.sh
+run for real (dry run, then a real run into a temp copy of the repo with models from a local server)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import need_shared
+from obsmatte import paths
+from obsmatte.installer import providers
+from test_installer_download import ModelServer
+
+ROOT = paths.ROOT
+PY = sys.executable
+
+
+def run_module(*args, env=None, timeout=60):
+    e = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), **(env or {})}
+    return subprocess.run([PY, "-m", "obsmatte.installer", *args], capture_output=True, text=True,
+                          env=e, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["install", "--os", "windows", "--obs-version", "27.1", "--skip-packages"], 11, "too old"),
+    (["install", "--os", "linux", "--skip-packages", "--models", "nope"], 18, "unknown model"),
+    (["install", "--os", "linux", "--skip-packages", "--obs-python-minor", "3.9"], 12, "OBS links Python 3.9"),
+    (["install", "--os", "beos"], 1, "unknown operating system"),
+    (["install", "--bogus"], 2, "unrecognized arguments"),
+])
+def test_cli_failures_have_one_line_and_distinct_codes(args, code, message, tmp_path):
+    r = run_module(*args, "--models-dir", str(tmp_path), env={"OBSMATTE_USER_DIR": str(tmp_path)}) \
+        if args[-1] != "--bogus" else run_module(*args)
+    assert r.returncode == code, r.stderr
+    assert message in r.stderr
+    if code != 2:
+        assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("install: error: ")
+
+
+def test_cli_license_must_be_accepted_without_a_terminal(tmp_path):
+    r = run_module("install", "--os", "linux", "--skip-packages", "--models", "rvm_mobilenetv3",
+                   "--models-dir", str(tmp_path), env={"OBSMATTE_USER_DIR": str(tmp_path)})
+    assert r.returncode == 17 and "--accept-licenses" in r.stderr
+    assert "GPL-3.0" in r.stdout and list(tmp_path.iterdir()) == []
+
+
+def test_cli_python_for_and_requirements():
+    r = run_module("python-for", "--obs-version", "29.1.3")
+    assert r.returncode == 0 and r.stdout.split() == ["3.11", "3.10"]
+    r = run_module("requirements", "--os", "windows", "--gpu", "AMD Radeon RX 6600", "--python-minor", "3.12")
+    assert r.stdout.split() == providers.requirements("3.12", "onnxruntime-directml")
+
+
+# ---- install.ps1 -----------------------------------------------------------------------------------
+
+def _ps_parser():
+    ts = pytest.importorskip("tree_sitter", reason="pip install tree-sitter tree-sitter-powershell")
+    tsp = pytest.importorskip("tree_sitter_powershell", reason="pip install tree-sitter-powershell")
+    return ts.Parser(ts.Language(tsp.language()))
+
+
+def test_install_ps1_parses_without_errors():
+    src = (ROOT / "install.ps1").read_bytes()
+    tree = _ps_parser().parse(src)
+    assert tree.root_node.type == "program" and not tree.root_node.has_error
+    text = src.decode("utf-8")
+    for switch in ("$DryRun", "$Uninstall", "$Models", "$AcceptLicenses", "$Cpu"):
+        assert switch in text
+    assert "obsmatte.installer" in text and "winget install" in text and "py '-0p'" in text
+
+
+def test_broken_ps1_is_detected_so_the_check_can_fail():
+    src = (ROOT / "install.ps1").read_bytes()
+    broken = src.replace(b"function Find-Obs {", b"function Find-Obs {{ (", 1)
+    assert broken != src
+    assert _ps_parser().parse(broken).root_node.has_error
+
+
+# ---- install.sh ------------------------------------------------------------------------------------
+
+def test_install_sh_syntax():
+    assert subprocess.run(["bash", "-n", str(ROOT / "install.sh")], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    """The parts of the repo install.sh needs, in a temp folder, so python-path.txt lands there."""
+    repo = tmp_path / "repo"
+    (repo / "models").mkdir(parents=True)
+    shutil.copy2(ROOT / "install.sh", repo / "install.sh")
+    shutil.copytree(ROOT / "lib" / "obsmatte", repo / "lib" / "obsmatte",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "models" / "models.json", repo / "models" / "models.json")
+    return repo
+
+
+def sh_env(tmp_path, **extra):
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "OBSMATTE_USER_DIR": str(tmp_path / "userdata"),
+            "LANG": "C.UTF-8", **extra}
+
+
+def need_obs():
+    if not shutil.which("obs"):
+        pytest.skip("needs OBS Studio installed (./setup.sh --test installs it on Debian/Ubuntu)")
+
+
+def test_install_sh_dry_run_prints_plan_and_changes_nothing(repo_copy, tmp_path):
+    need_obs()
+    env = sh_env(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    r = subprocess.run(["bash", str(repo_copy / "install.sh"), "--dry-run", "--models", "rvm_mobilenetv3"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "would create a venv with /usr/bin/python3" in r.stdout
+    assert "would install: numpy==" in r.stdout
+    assert f"[to do] write {repo_copy / 'python-path.txt'}" in r.stdout
+    assert "[to do] download rvm_mobilenetv3 (GPL-3.0" in r.stdout
+    assert r.stdout.rstrip().endswith("dry run: nothing was changed")
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "__pycache__" not in p.parts)
+    assert after == [p for p in before if "__pycache__" not in p.parts]
+
+
+@pytest.fixture
+def rvm_server(tmp_path, repo_copy):
+    """Serves the shared RVM model and points a manifest copy at it (the real release URL is offline here)."""
+    payload = need_shared("models", "rvm_mobilenetv3_u8w.onnx").read_bytes()
+    srv = ModelServer(payload)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    manifest = json.loads((repo_copy / "models" / "models.json").read_text())
+    for m in manifest["models"]:
+        if m["id"] == "rvm_mobilenetv3":
+            m["download"] = {"url": srv.url, "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    yield srv, path, payload
+    srv.shutdown()
+    srv.server_close()
+    t.join(timeout=5)
+
+
+def test_install_sh_real_run_twice_then_uninstall(repo_copy, tmp_path, rvm_server):
+    """A real run into the existing dev venv (its packages already match the pins, so pip has nothing to
+    do and nothing in it changes), a model downloaded from the local server, then a no-op second run."""
+    need_obs()
+    venv = ROOT / ".venv"
+    vpy = venv / "bin" / "python"
+    reqs = providers.requirements(f"{sys.version_info[0]}.{sys.version_info[1]}", "onnxruntime")
+    if Path(sys.prefix) != venv or providers.missing_requirements(reqs, providers.installed_distributions()):
+        pytest.skip("needs the dev .venv with the pinned packages (so this test never pip installs into it)")
+    srv, manifest, payload = rvm_server
+    env = sh_env(tmp_path, OBSMATTE_MANIFEST=str(manifest))
+    cmd = ["bash", str(repo_copy / "install.sh"), "--venv", str(venv), "--models", "rvm_mobilenetv3",
+           "--accept-licenses"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    site = subprocess.run([str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True).stdout.strip()
+    assert (repo_copy / "python-path.txt").read_text() == site + "\n"
+    model = tmp_path / "userdata" / "models" / "rvm_mobilenetv3_fp32.onnx"
+    assert model.read_bytes() == payload
+    assert "license GPL-3.0 for rvm_mobilenetv3: accepted" in r.stdout
+    assert f"Tools > Scripts > + > {repo_copy}/obs_matting.py" in r.stdout
+
+    r2 = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert r2.returncode == 0 and "already installed: nothing to do" in r2.stdout
+    assert len(srv.requests) == 1  # the verified model was not fetched again
+
+    r3 = subprocess.run(["bash", str(repo_copy / "install.sh"), "--uninstall", "--venv", str(venv)],
+                        capture_output=True, text=True, env=env, timeout=60)
+    assert r3.returncode == 0, r3.stderr
+    assert not (repo_copy / "python-path.txt").exists() and vpy.exists()
