@@ -1,0 +1,278 @@
+"""Mask refinement at the model's resolution, plus the edge steps the full-resolution finish reuses.
+
+Every mask here is float32 HxW in [0, 1]. The maths is kept deliberately plain and is written out in
+each docstring so the OBS effect shader can mirror it step for step; these CPU functions are the
+reference the command line and the quality measurements use.
+
+Order in the pipeline (see pipeline.MaskPipeline): condition_low_light (model input only) -> model ->
+TemporalSmoother -> soft_threshold -> remove_small_islands; then, at full size, erode_dilate -> feather.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from .errors import MattingError
+
+# --- low-light conditioning ------------------------------------------------------------------------
+
+# Mean luma (0..1) the gamma lift aims for; frames at or above it are not lifted at all.
+_TARGET_MEAN_LUMA = 0.45
+# The strongest lift allowed (gamma 0.35 turns luma 0.05 into ~0.35).
+_MIN_GAMMA = 0.35
+# Cap on the slope of the lift curve near black: a plain power curve has an infinite slope at 0 and
+# would multiply sensor noise in the shadows without bound.
+_MAX_SHADOW_GAIN = 4.0
+# Frames darker than this mean luma get the full CLAHE blend; from it up to the target, CLAHE fades out
+# so a well-exposed frame is left (nearly) alone.
+_FULLY_DARK_LUMA = 0.15
+_CLAHE = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+
+
+def _check_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
+    if not isinstance(mask, np.ndarray) or mask.ndim != 2 or mask.size == 0:
+        shape = getattr(mask, "shape", None)
+        raise MattingError(f"{name} must be a non-empty 2-D array (H x W), got shape {shape}")
+    return mask if mask.dtype == np.float32 else mask.astype(np.float32)
+
+
+def _check_rgb(rgb: np.ndarray, name: str = "frame") -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 \
+            or rgb.size == 0:
+        raise MattingError(f"{name} must be an RGB uint8 array (H x W x 3), got "
+                           f"{getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')}")
+
+
+def _lift_lut(gamma: float) -> np.ndarray:
+    """uint8 LUT of y = min(x ** gamma, MAX_SHADOW_GAIN * x) on x in [0, 1]."""
+    x = np.arange(256, dtype=np.float32) / 255.0
+    y = np.minimum(np.power(x, gamma), _MAX_SHADOW_GAIN * x)
+    return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def condition_low_light(rgb: np.ndarray, strength: float) -> np.ndarray:
+    """Brighten and equalise a dark frame for the MODEL INPUT only (never the video that is shown).
+
+    Works on the luma of YCrCb (chroma untouched, so colours keep their hue). YCrCb rather than LAB
+    because the LAB round trip alone costs ~3 ms on a 640x360 frame; YCrCb costs ~0.3 ms.
+      m      = mean luma in [0, 1]
+      g      = clip(log(TARGET) / log(m), MIN_GAMMA, 1)      (1 when m >= TARGET: no lift)
+      gamma  = 1 + strength * (g - 1)
+      Y1     = min(Y ** gamma, MAX_SHADOW_GAIN * Y)          (the cap bounds noise gain in the shadows)
+      d      = clip((TARGET - m) / (TARGET - FULLY_DARK), 0, 1)   (how dark the frame is)
+      Y2     = Y1 + strength * d * (CLAHE(Y1) - Y1)           (CLAHE clip limit 2, 8x8 tiles)
+    strength 0 returns the input object unchanged.
+    """
+    if strength <= 0:
+        return rgb
+    _check_rgb(rgb)
+    strength = min(float(strength), 1.0)
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    luma = np.ascontiguousarray(ycc[:, :, 0])
+    mean = max(float(cv2.mean(luma)[0]) / 255.0, 1e-3)
+    if mean >= _TARGET_MEAN_LUMA:
+        return rgb  # well exposed: nothing to lift, and CLAHE would only add contrast the model never saw
+    g = min(max(math.log(_TARGET_MEAN_LUMA) / math.log(mean), _MIN_GAMMA), 1.0)
+    lifted = cv2.LUT(luma, _lift_lut(1.0 + strength * (g - 1.0)))
+    darkness = min(max((_TARGET_MEAN_LUMA - mean) / (_TARGET_MEAN_LUMA - _FULLY_DARK_LUMA), 0.0), 1.0)
+    w = strength * darkness
+    if w > 0:
+        lifted = cv2.addWeighted(_CLAHE.apply(lifted), w, lifted, 1.0 - w, 0.0)
+    ycc[:, :, 0] = lifted
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+
+
+# --- confidence -> alpha ---------------------------------------------------------------------------
+
+def soft_threshold(prob: np.ndarray, threshold: float, softness: float) -> np.ndarray:
+    """Turn the model's confidence into alpha with a smoothstep ramp.
+
+      lo = threshold - softness / 2
+      t  = clip((prob - lo) / softness, 0, 1)
+      alpha = t * t * (3 - 2 * t)
+    softness 0 is a hard cut: alpha = 1 where prob >= threshold, else 0. Monotonic in prob.
+    """
+    prob = _check_mask(prob, "prob")
+    if softness <= 0:
+        return (prob >= threshold).astype(np.float32)
+    t = (prob - np.float32(threshold - softness / 2.0)) * np.float32(1.0 / softness)
+    np.clip(t, 0.0, 1.0, out=t)
+    return t * t * (np.float32(3.0) - np.float32(2.0) * t)
+
+
+# --- islands ---------------------------------------------------------------------------------------
+
+# Alpha that would still show in 8 bits; fainter tails of a removed speck are left (invisible).
+_VISIBLE = 0.5 / 255
+
+def remove_small_islands(alpha: np.ndarray, min_area_fraction: float, level: float = 0.5) -> np.ndarray:
+    """Zero every blob smaller than min_area_fraction of the frame; keep every blob at or above it.
+
+    Blobs are the 8-connected components of alpha >= level. A removed blob's soft fringe goes too:
+    - the visible region around it (8-connected alpha > 0.5/255) is zeroed whole when it holds no kept
+      blob (a speck with its halo);
+    - when that region also holds a kept blob (a speck in a person's soft edge), only the pixels within
+      r px of the removed blob and not within r px of a kept blob are zeroed, r = max(3, 1.5% of the
+      short side), so a speck never eats into a person's edge.
+    Never "largest blob only": two people of any size above the limit both stay. 0 = off.
+    """
+    alpha = _check_mask(alpha, "alpha")
+    if min_area_fraction <= 0:
+        return alpha
+    h, w = alpha.shape
+    solid = (alpha >= level).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
+    if count <= 1:
+        return alpha
+    small = stats[:, cv2.CC_STAT_AREA] < min_area_fraction * h * w
+    small[0] = False  # label 0 is the background
+    if not small[1:].any():
+        return alpha
+    removed = small[labels]
+    kept = solid.astype(bool) & ~removed
+
+    visible = (alpha > _VISIBLE).astype(np.uint8)
+    region_count, regions = cv2.connectedComponents(visible, connectivity=8)
+    holds_removed = np.zeros(region_count, bool)
+    holds_removed[regions[removed]] = True
+    holds_kept = np.zeros(region_count, bool)
+    holds_kept[regions[kept]] = True
+    holds_removed[0] = False
+    zero = (holds_removed & ~holds_kept)[regions] | removed
+    shared = holds_removed & holds_kept
+    if shared.any():
+        r = max(3, round(0.015 * min(h, w)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        near_removed = cv2.dilate(removed.astype(np.uint8), kernel).astype(bool)
+        near_kept = cv2.dilate(kept.astype(np.uint8), kernel).astype(bool)
+        zero |= near_removed & ~near_kept & shared[regions]
+    out = alpha.copy()
+    out[zero] = 0.0
+    return out
+
+
+# --- temporal smoothing ----------------------------------------------------------------------------
+
+# Per-pixel change (in probability) at and above which a pixel is treated as real motion and follows
+# the new mask completely; noise and flicker are well below it.
+_MOTION_DIFF = 0.5
+
+
+class TemporalSmoother:
+    """Motion-aware exponential moving average of successive masks, to stop flicker.
+
+    Per pixel, with s = strength in [0, 0.99], prev = the last output and new = the incoming mask:
+      d     = |new - prev|
+      w     = s * max(0, 1 - d / MOTION_DIFF)      (weight kept from the previous output)
+      out   = w * prev + (1 - w) * new
+    Small differences (noise, flicker) are blended strongly (w ~ s); a pixel that changes by
+    MOTION_DIFF (0.5) or more is real motion and takes the new value at once, so a moving person is
+    never smeared. strength 0 is a passthrough. The state resets itself when the mask size changes.
+    """
+
+    def __init__(self, strength: float):
+        self.strength = 0.0
+        self._previous: np.ndarray | None = None
+        self.set_strength(strength)
+
+    def set_strength(self, strength: float) -> None:
+        self.strength = min(max(float(strength), 0.0), 0.99)
+
+    def reset(self) -> None:
+        self._previous = None
+
+    def update(self, mask: np.ndarray) -> np.ndarray:
+        mask = _check_mask(mask)
+        prev = self._previous
+        if self.strength <= 0 or prev is None or prev.shape != mask.shape:
+            self._previous = mask.copy()
+            return mask
+        diff = np.abs(mask - prev)
+        keep = np.float32(self.strength) * np.clip(1.0 - diff * np.float32(1.0 / _MOTION_DIFF), 0.0, 1.0)
+        out = mask + keep * (prev - mask)
+        self._previous = out.copy()
+        return out
+
+
+# --- edges -----------------------------------------------------------------------------------------
+
+def erode_dilate(alpha: np.ndarray, px: int) -> np.ndarray:
+    """Grey-level erosion (px > 0, shrinks the person) or dilation (px < 0, grows it).
+
+    Kernel: an ellipse of radius |px| (size 2|px|+1); erosion takes the minimum under it, dilation the
+    maximum. 0 returns the input unchanged.
+    """
+    alpha = _check_mask(alpha, "alpha")
+    px = int(px)
+    if px == 0:
+        return alpha
+    r = abs(px)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    op = cv2.erode if px > 0 else cv2.dilate
+    return op(alpha, kernel, borderType=cv2.BORDER_REPLICATE)
+
+
+def _box(x: np.ndarray, radius: int) -> np.ndarray:
+    return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al. guided filter with a GREY guide (a colour guide needs a 3x3 solve per pixel: too slow).
+
+    A colour guide is first reduced to luma I = 0.299 R + 0.587 G + 0.114 B. With box(x) the mean over a
+    (2r+1)^2 window (reflected borders):
+      a = (box(I*p) - box(I) box(p)) / (box(I*I) - box(I)^2 + eps)
+      b = box(p) - a box(I)
+      q = box(a) * I + box(b)
+    guide in [0, 1] float32 (HxW or HxWx3), src float32 HxW of the same size; returns float32 q
+    (not clipped). eps sets how strong an image edge must be to be followed (~ its variance).
+    """
+    src = _check_mask(src, "src")
+    guide = np.asarray(guide, dtype=np.float32)
+    if guide.ndim == 3:
+        guide = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY)
+    if guide.shape != src.shape:
+        raise MattingError(f"guide size {guide.shape[:2]} does not match the mask size {src.shape}")
+    radius = max(1, int(radius))
+    mean_i = _box(guide, radius)
+    mean_p = _box(src, radius)
+    cov_ip = _box(guide * src, radius) - mean_i * mean_p
+    var_i = _box(guide * guide, radius) - mean_i * mean_i
+    a = cov_ip / (var_i + np.float32(eps))
+    b = mean_p - a * mean_i
+    return _box(a, radius) * guide + _box(b, radius)
+
+
+# eps of the guided feather, in (0..1 intensity)^2: image edges whose local standard deviation is below
+# ~0.017 (4-5 grey levels, a little above webcam noise) are smoothed over rather than followed. Chosen on
+# the 12 evaluation portraits (tools/bench_refine.py prints the comparison): 1e-3 and above drift
+# toward a plain blur, 1e-4 starts to follow noise for little gain.
+_FEATHER_EPS = 3e-4
+
+
+def feather(alpha: np.ndarray, px: float, mode: str, guide_rgb: np.ndarray | None = None) -> np.ndarray:
+    """Soften the mask edge over about `px` pixels.
+
+    'blur':   gaussian blur, sigma = px / 2.
+    'guided': guided_filter(frame / 255 as grey guide, alpha, radius = max(1, round(px)), eps = 3e-4),
+              so the soft edge follows the frame's own edges (hair, shoulders); falls back to 'blur'
+              when no frame is given.
+    Result clipped to [0, 1]; px <= 0 returns the input unchanged.
+    """
+    alpha = _check_mask(alpha, "alpha")
+    if px <= 0:
+        return alpha
+    if mode == "guided" and guide_rgb is not None:
+        _check_rgb(guide_rgb, "guide frame")
+        if guide_rgb.shape[:2] != alpha.shape:
+            raise MattingError(f"guide frame size {guide_rgb.shape[:2]} does not match the mask size "
+                               f"{alpha.shape}")
+        grey = cv2.cvtColor(guide_rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1 / 255)
+        out = guided_filter(grey, alpha, max(1, round(px)), _FEATHER_EPS)
+    elif mode in ("blur", "guided"):
+        out = cv2.GaussianBlur(alpha, (0, 0), px / 2.0, borderType=cv2.BORDER_REPLICATE)
+    else:
+        raise MattingError(f"feather mode must be 'blur' or 'guided', got {mode!r}")
+    return np.clip(out, 0.0, 1.0, out=out)

@@ -1,0 +1,273 @@
+"""CPU compositing and image files (obsmatte.compose): synthetic frames for the exact maths, real
+portraits (with their reference alpha) for the end-to-end checks, real files on disk for load/save."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from obsmatte import compose
+from obsmatte.errors import ImageError
+from obsmatte.settings import MatteSettings
+
+
+def _scene(h=120, w=200):
+    """A bright 'person' disc over a dark textured background, and its hard alpha."""
+    yy, xx = np.mgrid[:h, :w]
+    alpha = (((yy - h / 2) ** 2 + (xx - w / 2) ** 2) <= (h / 3) ** 2).astype(np.float32)
+    rng = np.random.default_rng(0)
+    background = rng.integers(20, 40, (h, w, 3), dtype=np.uint8)
+    frame = np.where(alpha[:, :, None] > 0, np.uint8(240), background).astype(np.uint8)
+    return frame, alpha
+
+
+def _write_real_image(tmp_path, portraits, name, ext):
+    rgb = portraits[0][1]
+    path = tmp_path / f"{name}{ext}"
+    ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    path.write_bytes(data.tobytes())
+    return path, rgb
+
+
+# --- upsampling and the full-size finish ------------------------------------------------------------
+
+def test_upsample_mask_is_bilinear_to_the_frame_size():
+    mask = np.float32([[0, 1], [1, 0]])
+    up = compose.upsample_mask(mask, (8, 6))
+    assert up.shape == (6, 8) and up.dtype == np.float32
+    assert np.allclose(up, cv2.resize(mask, (8, 6), interpolation=cv2.INTER_LINEAR))
+    assert 0 < up[2, 3] < 1 and up.min() >= 0 and up.max() <= 1
+
+
+def test_finish_alpha_matches_the_frame_and_applies_erode_and_feather():
+    frame, alpha = _scene()
+    mask = cv2.resize(alpha, (50, 30), interpolation=cv2.INTER_AREA)
+    plain = compose.finish_alpha(mask, frame, MatteSettings({"erode": 0, "feather": 0.0}))
+    assert plain.shape == alpha.shape and plain.dtype == np.float32
+    shrunk = compose.finish_alpha(mask, frame, MatteSettings({"erode": 4, "feather": 0.0}))
+    grown = compose.finish_alpha(mask, frame, MatteSettings({"erode": -4, "feather": 0.0}))
+    assert shrunk.sum() < plain.sum() < grown.sum()
+    feathered = compose.finish_alpha(mask, frame, MatteSettings({"feather": 4.0, "feather_mode": "blur"}))
+    soft = lambda a: ((a > 0.02) & (a < 0.98)).sum()
+    assert soft(feathered) > soft(plain)
+    guided = compose.finish_alpha(mask, frame, MatteSettings({"feather": 4.0, "feather_mode": "guided"}))
+    assert guided.min() >= 0 and guided.max() <= 1
+    # the guided finish follows the frame's own edge: closer to the true disc than the blur
+    assert np.abs(guided - alpha).mean() < np.abs(feathered - alpha).mean()
+
+
+# --- composite ---------------------------------------------------------------------------------------
+
+def test_transparent_is_straight_rgba_with_alpha_0_outside_and_255_inside(portraits):
+    _, rgb, truth = portraits[1]
+    out = compose.composite(rgb, truth, MatteSettings({"background": "transparent"}))
+    assert out.shape == rgb.shape[:2] + (4,) and out.dtype == np.uint8
+    assert np.all(out[truth == 0, 3] == 0) and np.all(out[truth == 1, 3] == 255)
+    assert np.array_equal(out[:, :, 3], np.round(truth * 255).astype(np.uint8))
+    assert np.array_equal(out[:, :, :3], rgb), "colour stays straight (not premultiplied)"
+
+
+def test_color_background_is_exact_where_alpha_is_zero(portraits):
+    _, rgb, truth = portraits[2]
+    out = compose.composite(rgb, truth, MatteSettings({"background": "color", "background_color": "#123456"}))
+    assert out.shape == rgb.shape
+    assert np.all(out[truth == 0] == (0x12, 0x34, 0x56))
+    assert np.array_equal(out[truth == 1], rgb[truth == 1])
+    half = np.full(rgb.shape[:2], 0.5, np.float32)
+    mixed = compose.composite(rgb, half, MatteSettings({"background": "color", "background_color": "#000000"}))
+    assert np.abs(mixed.astype(int) - rgb.astype(int) / 2).max() <= 1
+
+
+def test_blur_background_does_not_let_a_bright_person_bleed_into_it():
+    frame, alpha = _scene()
+    settings = MatteSettings({"background": "blur", "blur_strength": 16.0})
+    out = compose.composite(frame, alpha, settings)
+    # naive: blur the whole frame (person included), then blend the same way
+    naive_bg = cv2.GaussianBlur(frame.astype(np.float32), (0, 0), 8.0)
+    naive = np.clip(naive_bg + alpha[:, :, None] * (frame - naive_bg) + 0.5, 0, 255).astype(np.uint8)
+    ring = cv2.dilate(alpha, np.ones((13, 13), np.uint8)).astype(bool) & (alpha == 0)  # 1..6 px outside
+    background_level = frame[alpha == 0].mean()  # ~30
+    assert naive[ring].mean() > background_level + 40, "the naive blur does brighten the ring"
+    assert abs(out[ring].mean() - background_level) < 3, "the normalised blur must not"
+    assert np.array_equal(out[alpha == 1], frame[alpha == 1])
+    # and it is a blur: the background texture is smoothed
+    assert out[alpha == 0].std() < 0.5 * frame[alpha == 0].std()
+
+
+def test_blur_strength_zero_keeps_the_frame():
+    frame, alpha = _scene()
+    out = compose.composite(frame, alpha, MatteSettings({"background": "blur", "blur_strength": 0.0}))
+    assert np.array_equal(out, frame)
+
+
+def test_blur_background_on_a_real_portrait_stays_near_the_true_background(portraits):
+    _, rgb, truth = portraits[3]
+    settings = MatteSettings({"background": "blur", "blur_strength": 24.0})
+    out = compose.composite(rgb, truth, settings).astype(np.float32)
+    bg_only = cv2.GaussianBlur(rgb.astype(np.float32) * (1 - truth[:, :, None]), (0, 0), 12.0)
+    weight = cv2.GaussianBlur(1 - truth, (0, 0), 12.0)[:, :, None]
+    exact = bg_only / np.maximum(weight, 1e-3)  # full-resolution normalised convolution, no shortcuts
+    near = cv2.dilate((truth > 0).astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool) & (truth == 0)
+    assert np.abs(out[near] - exact[near]).mean() < 4.0
+
+
+def test_image_background_fill_and_fit():
+    frame, alpha = _scene(100, 160)
+    image = np.zeros((50, 200, 3), np.uint8)  # wide: left half red, right half blue
+    image[:, :100] = (255, 0, 0)
+    image[:, 100:] = (0, 0, 255)
+    filled = compose.fit_background(image, (160, 100), "fill", (0, 255, 0))
+    assert filled.shape == (100, 160, 3)
+    assert tuple(filled[50, 0]) == (255, 0, 0) and tuple(filled[50, 159]) == (0, 0, 255)  # centre crop
+    fitted = compose.fit_background(image, (160, 100), "fit", (0, 255, 0))
+    assert fitted.shape == (100, 160, 3)
+    assert np.all(fitted[:20] == (0, 255, 0)) and np.all(fitted[-20:] == (0, 255, 0))  # letterbox bars
+    assert tuple(fitted[50, 0]) == (255, 0, 0) and tuple(fitted[50, 159]) == (0, 0, 255)  # nothing cut
+    tall = compose.fit_background(np.full((300, 100, 3), 7, np.uint8), (160, 100), "fit", (1, 2, 3))
+    assert tuple(tall[50, 0]) == (1, 2, 3) and tuple(tall[50, 80]) == (7, 7, 7)  # pillarbox
+    settings = MatteSettings({"background": "image", "image_fit": "fit", "background_color": "#00FF00"})
+    out = compose.composite(frame, alpha, settings, background_image=image)
+    assert out.shape == frame.shape
+    assert tuple(out[0, 0]) == (0, 255, 0) and tuple(out[50, 2]) == (255, 0, 0)
+    assert np.array_equal(out[alpha == 1], frame[alpha == 1])
+
+
+def test_image_background_accepts_grey_and_rgba_images():
+    grey = compose.fit_background(np.full((10, 10), 9, np.uint8), (20, 20), "fill", (0, 0, 0))
+    assert grey.shape == (20, 20, 3) and np.all(grey == 9)
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    assert np.all(compose.fit_background(rgba, (20, 20), "fill", (5, 6, 7)) == (5, 6, 7))
+
+
+def test_image_background_without_an_image_is_a_clear_error():
+    frame, alpha = _scene()
+    with pytest.raises(ImageError, match="background image"):
+        compose.composite(frame, alpha, MatteSettings({"background": "image"}))
+
+
+def test_composite_rejects_an_alpha_of_another_size():
+    frame, alpha = _scene()
+    with pytest.raises(ImageError, match="does not match"):
+        compose.composite(frame, alpha[:10], MatteSettings())
+
+
+def test_flatten_blends_straight_rgba_onto_the_colour():
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., :3] = 200
+    rgba[0, 0, 3], rgba[0, 1, 3], rgba[1, 0, 3] = 0, 255, 128
+    out = compose.flatten(rgba, (0, 0, 100))
+    assert tuple(out[0, 0]) == (0, 0, 100) and tuple(out[0, 1]) == (200, 200, 200)
+    assert tuple(out[1, 0]) == (100, 100, 150)
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    assert compose.flatten(rgb, (1, 2, 3)) is rgb
+
+
+# --- load_image --------------------------------------------------------------------------------------
+
+def test_load_image_reads_real_png_jpeg_and_rgba(tmp_path, portraits):
+    png, rgb = _write_real_image(tmp_path, portraits, "p", ".png")
+    assert np.array_equal(compose.load_image(png), rgb)
+    jpg, _ = _write_real_image(tmp_path, portraits, "p", ".jpg")
+    loaded = compose.load_image(str(jpg))
+    assert loaded.shape == rgb.shape and np.abs(loaded.astype(int) - rgb).mean() < 3
+    rgba = np.dstack([rgb[:50, :60], np.full((50, 60), 77, np.uint8)])
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    assert np.array_equal(compose.load_image(tmp_path / "a.png"), rgb[:50, :60])
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("missing", "file not found"),
+    ("empty", "empty"),
+    ("truncated_png", "truncated"),
+    ("truncated_jpg", "truncated"),
+    ("text_as_png", "not an image"),
+    ("unsupported", "unsupported format '.gif'"),
+    ("folder", "folder"),
+])
+def test_load_image_explains_bad_files(tmp_path, portraits, case, reason):
+    if case == "missing":
+        path = tmp_path / "nope.png"
+    elif case == "empty":
+        path = tmp_path / "empty.jpg"
+        path.write_bytes(b"")
+    elif case in ("truncated_png", "truncated_jpg"):
+        good, _ = _write_real_image(tmp_path, portraits, "good", ".png" if case.endswith("png") else ".jpg")
+        data = good.read_bytes()
+        path = tmp_path / ("cut" + good.suffix)
+        path.write_bytes(data[: len(data) * 2 // 3])
+    elif case == "text_as_png":
+        path = tmp_path / "notes.png"
+        path.write_text("these are my streaming notes, not a picture\n" * 20)
+    elif case == "unsupported":
+        path = tmp_path / "anim.gif"
+        path.write_bytes(b"GIF89a" + bytes(100))
+    else:
+        path = tmp_path / "dir.png"
+        path.mkdir()
+    with pytest.raises(ImageError) as info:
+        compose.load_image(path)
+    message = str(info.value)
+    assert message.startswith(f"cannot read image: {path}: ") and reason in message
+    assert "\n" not in message
+
+
+# --- save_image --------------------------------------------------------------------------------------
+
+def test_save_png_keeps_alpha_and_creates_folders(tmp_path, portraits):
+    _, rgb, truth = portraits[0]
+    rgba = compose.composite(rgb, truth, MatteSettings({"background": "transparent"}))
+    target = tmp_path / "new" / "deeper" / "out.png"
+    written = compose.save_image(target, rgba)
+    assert written == target and target.exists()
+    back = cv2.cvtColor(cv2.imread(str(target), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+    assert np.array_equal(back, rgba)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.png"], "no temporary files left"
+    grey = compose.save_image(tmp_path / "alpha.png", (truth * 255).astype(np.uint8), "png")
+    assert cv2.imread(str(grey), cv2.IMREAD_UNCHANGED).ndim == 2
+
+
+def test_save_jpeg_flattens_rgba_onto_the_colour(tmp_path):
+    frame, alpha = _scene()
+    rgba = compose.composite(frame, alpha, MatteSettings({"background": "transparent"}))
+    target = compose.save_image(tmp_path / "out.jpg", rgba, background_color=(0, 0, 255))
+    back = compose.load_image(target)
+    assert back.shape == frame.shape
+    outside = cv2.erode((alpha == 0).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert np.abs(back[outside].astype(int) - (0, 0, 255)).mean() < 4
+    inside = cv2.erode(alpha.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert np.abs(back[inside].astype(int) - 240).mean() < 4
+    # explicit fmt wins over the extension
+    other = compose.save_image(tmp_path / "as_jpeg.img", rgba, "jpg")
+    assert other.read_bytes()[:3] == b"\xff\xd8\xff"
+
+
+def test_save_refuses_to_overwrite_a_protected_input(tmp_path, portraits):
+    src, _ = _write_real_image(tmp_path, portraits, "input", ".png")
+    before = src.read_bytes()
+    frame, _ = _scene()
+    with pytest.raises(ImageError, match="refusing to overwrite"):
+        compose.save_image(src, frame, protect=[src])
+    with pytest.raises(ImageError, match="refusing to overwrite"):
+        compose.save_image(tmp_path / "sub" / ".." / "input.png", frame, protect=[str(src)])
+    assert src.read_bytes() == before
+    compose.save_image(tmp_path / "other.png", frame, protect=[src])  # other paths are fine
+    compose.save_image(tmp_path / "other.png", frame, protect=[src])  # and may be replaced
+
+
+def test_save_rejects_unknown_formats_and_bad_pixels(tmp_path):
+    frame, _ = _scene()
+    with pytest.raises(ImageError, match="unsupported output format"):
+        compose.save_image(tmp_path / "out.gif", frame)
+    with pytest.raises(ImageError, match="unsupported output format"):
+        compose.save_image(tmp_path / "out.png", frame, "tga")
+    with pytest.raises(ImageError, match="uint8"):
+        compose.save_image(tmp_path / "out.png", frame.astype(np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_where_the_folder_cannot_exist_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(ImageError, match="cannot write image"):
+        compose.save_image(blocker / "out.png", _scene()[0])

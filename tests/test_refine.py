@@ -1,0 +1,290 @@
+"""Mask refinement (obsmatte.refine): unit checks on small synthetic masks, then checks on the real
+evaluation portraits (edges, islands) and one on a real model (low-light conditioning)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from obsmatte import refine
+from obsmatte.errors import MattingError
+
+from conftest import iou
+
+
+def _disc(h, w, cy, cx, r) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    return (((yy - cy) ** 2 + (xx - cx) ** 2) <= r * r).astype(np.float32)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+# --- soft_threshold --------------------------------------------------------------------------------
+
+def test_soft_threshold_is_a_monotonic_ramp_with_exact_endpoints():
+    prob = np.linspace(0, 1, 1001, dtype=np.float32)[None, :]
+    alpha = refine.soft_threshold(prob, 0.5, 0.2)
+    assert alpha.dtype == np.float32 and alpha.shape == prob.shape
+    assert np.all(np.diff(alpha[0]) >= 0)
+    assert np.all(alpha[prob <= 0.4] == 0) and np.all(alpha[prob >= 0.6] == 1)
+    inside = (prob > 0.41) & (prob < 0.59)
+    assert np.all((alpha[inside] > 0) & (alpha[inside] < 1)), "the ramp must be soft between its ends"
+    assert refine.soft_threshold(np.full((1, 1), 0.5, np.float32), 0.5, 0.2)[0, 0] == pytest.approx(0.5)
+    # smoothstep: flat at both ends, steepest in the middle
+    assert refine.soft_threshold(np.float32([[0.41]]), 0.5, 0.2)[0, 0] < 0.05
+
+
+def test_soft_threshold_zero_softness_is_a_hard_cut_at_the_threshold():
+    prob = np.float32([[0.0, 0.299, 0.3, 0.301, 1.0]])
+    assert refine.soft_threshold(prob, 0.3, 0.0).tolist() == [[0, 0, 1, 1, 1]]
+
+
+def test_soft_threshold_ramp_may_extend_past_zero_and_one():
+    prob = np.linspace(0, 1, 101, dtype=np.float32)[None, :]
+    alpha = refine.soft_threshold(prob, 0.1, 0.6)
+    assert alpha.min() >= 0 and alpha.max() <= 1 and np.all(np.diff(alpha[0]) >= 0)
+    assert alpha[0, 0] > 0  # 0 lies inside the ramp (-0.2 .. 0.4)
+
+
+def test_bad_mask_gives_a_clear_error():
+    with pytest.raises(MattingError, match="2-D"):
+        refine.soft_threshold(np.zeros((4, 4, 3), np.float32), 0.5, 0.1)
+
+
+# --- remove_small_islands --------------------------------------------------------------------------
+
+def _two_people_and_specks():
+    h, w = 144, 256
+    people = np.maximum(_disc(h, w, 72, 60, 30), _disc(h, w, 72, 196, 22))  # ~6% and ~3.3% of the frame
+    soft_people = cv2.GaussianBlur(people, (0, 0), 1.5)
+    specks = np.zeros((h, w), np.float32)
+    specks[10:13, 120:123] = 1.0  # 9 px
+    specks[130:136, 120:126] = 1.0  # 36 px
+    soft_specks = cv2.GaussianBlur(specks, (0, 0), 1.0)
+    return soft_people, np.maximum(soft_people, soft_specks), soft_specks
+
+
+def test_islands_keeps_every_person_and_removes_specks_with_their_fringe():
+    people, alpha, specks = _two_people_and_specks()
+    out = refine.remove_small_islands(alpha, 0.01)
+    speck_zone = specks > 0  # the whole soft fringe of the blurred specks
+    # nothing left that would show in 8 bits (the blur's far tail, < 1e-4, may stay)
+    assert out[speck_zone].max() < 0.5 / 255, "specks and their soft fringe must go"
+    far_from_specks = ~speck_zone
+    assert np.array_equal(out[far_from_specks], alpha[far_from_specks]), "both people stay untouched"
+    # never "largest blob only": the smaller person (3.3%) is still there
+    assert out[72, 196] == pytest.approx(1.0)
+
+
+def test_islands_off_and_all_kept_return_the_mask_unchanged():
+    people, alpha, _ = _two_people_and_specks()
+    assert refine.remove_small_islands(alpha, 0.0) is alpha
+    assert np.array_equal(refine.remove_small_islands(people, 0.01), people)
+    # with a limit above the smaller person, it goes too (both people are separate components)
+    out = refine.remove_small_islands(people, 0.05)
+    assert out[72, 196] == 0 and out[72, 60] == pytest.approx(1.0)
+
+
+def test_islands_speck_touching_a_persons_fringe_does_not_eat_the_person():
+    h, w = 144, 256
+    person = cv2.GaussianBlur(_disc(h, w, 72, 100, 40), (0, 0), 1.5)
+    speck = np.zeros((h, w), np.float32)
+    speck[70:72, 143:145] = 1.0  # 3 px outside the person's edge
+    alpha = np.maximum(person, speck)
+    out = refine.remove_small_islands(alpha, 0.01)
+    solid_person = person >= 0.5
+    assert np.array_equal(out[solid_person], alpha[solid_person])
+    assert np.all(out[70:72, 143:145] == 0), "the speck itself still goes"
+
+
+def test_islands_on_a_real_portrait_remove_added_specks_only(portraits):
+    _, rgb, truth = portraits[0]
+    small = cv2.resize(truth, (256, 256 * truth.shape[0] // truth.shape[1]), interpolation=cv2.INTER_AREA)
+    noisy = small.copy()
+    rng = np.random.default_rng(3)
+    background = np.argwhere(cv2.dilate((small > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0)
+    for y, x in background[rng.choice(len(background), 25, replace=False)]:
+        noisy[y:y + 2, x:x + 2] = 0.9
+    out = refine.remove_small_islands(noisy, 0.01)
+    assert ((out >= 0.5) & (small < 0.5)).sum() == 0, "every added speck must be removed"
+    assert iou(out, small) > 0.999
+
+
+# --- temporal smoothing ----------------------------------------------------------------------------
+
+def test_temporal_smoothing_reduces_flicker_on_a_static_scene():
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(_disc(72, 128, 36, 64, 20), (0, 0), 2)
+    frames = [np.clip(base + rng.normal(0, 0.08, base.shape).astype(np.float32), 0, 1) for _ in range(40)]
+    smoother = refine.TemporalSmoother(0.5)
+    out = np.stack([smoother.update(f) for f in frames])[10:]
+    raw = np.stack(frames)[10:]
+    flicker_in = np.abs(np.diff(raw, axis=0)).mean()
+    flicker_out = np.abs(np.diff(out, axis=0)).mean()
+    assert flicker_out < 0.6 * flicker_in, (flicker_in, flicker_out)
+    assert np.abs(out.mean(axis=0) - raw.mean(axis=0)).mean() < 0.01, "smoothing must not bias the mask"
+
+
+def test_temporal_smoothing_follows_a_moved_person_within_two_frames():
+    before = _disc(72, 128, 36, 40, 15)
+    after = _disc(72, 128, 36, 70, 15)
+    smoother = refine.TemporalSmoother(0.9)
+    for _ in range(10):
+        smoother.update(before)
+    first = smoother.update(after)
+    second = smoother.update(after)
+    assert iou(second, after) > 0.97
+    assert iou(first, after) > 0.9
+
+
+def test_temporal_smoothing_strength_zero_is_passthrough_and_reset_on_new_size():
+    smoother = refine.TemporalSmoother(0.0)
+    a, b = np.zeros((8, 8), np.float32), np.full((8, 8), 0.2, np.float32)
+    smoother.update(a)
+    assert np.array_equal(smoother.update(b), b)
+    smoother.set_strength(0.8)
+    smoother.update(a)
+    blended = smoother.update(b)
+    assert 0 < blended[0, 0] < 0.2
+    bigger = np.full((16, 16), 0.7, np.float32)
+    assert np.array_equal(smoother.update(bigger), bigger), "a new mask size starts afresh"
+    smoother.reset()
+    assert np.array_equal(smoother.update(a), a)
+
+
+# --- erode / dilate --------------------------------------------------------------------------------
+
+def test_erode_shrinks_and_dilate_grows_by_the_radius():
+    disc = _disc(101, 101, 50, 50, 30)
+    eroded, dilated = refine.erode_dilate(disc, 3), refine.erode_dilate(disc, -3)
+    radius = lambda m: np.sqrt(m.sum() / np.pi)
+    assert radius(eroded) == pytest.approx(27, abs=0.6)
+    assert radius(dilated) == pytest.approx(33, abs=0.6)
+    assert np.all(eroded <= disc) and np.all(dilated >= disc)
+    assert refine.erode_dilate(disc, 0) is disc
+
+
+# --- guided filter / feather -----------------------------------------------------------------------
+
+def _step_scene():
+    """A diagonal edge in a noisy image, its true mask, and a blocky low-res mask of it (8x upsampled)."""
+    h, w = 240, 320
+    yy, xx = np.mgrid[:h, :w]
+    truth = (xx < 150 + 0.4 * (yy - h / 2)).astype(np.float32)
+    rng = np.random.default_rng(5)
+    image = np.clip(0.25 + 0.5 * truth + rng.normal(0, 0.01, truth.shape), 0, 1).astype(np.float32)
+    low = cv2.resize(truth, (w // 8, h // 8), interpolation=cv2.INTER_AREA)
+    blocky = cv2.resize((low >= 0.5).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+    return image, truth, blocky
+
+
+def test_guided_filter_snaps_a_blocky_mask_to_the_image_edge_better_than_blur():
+    image, truth, blocky = _step_scene()
+    guided = np.clip(refine.guided_filter(image, blocky, 6, 1e-3), 0, 1)
+    blurred = cv2.GaussianBlur(blocky, (0, 0), 3)
+    err_guided, err_blur, err_blocky = (np.abs(m - truth).mean() for m in (guided, blurred, blocky))
+    assert err_guided < 0.7 * err_blur, (err_guided, err_blur)
+    # it smooths the staircase without moving the edge away from the image edge
+    assert err_guided < 1.2 * err_blocky, (err_guided, err_blocky)
+
+
+def test_guided_filter_accepts_a_colour_guide_and_keeps_flat_masks_flat():
+    image, _, blocky = _step_scene()
+    colour = np.dstack([image] * 3)
+    assert np.allclose(refine.guided_filter(colour, blocky, 4, 1e-3),
+                       refine.guided_filter(image, blocky, 4, 1e-3), atol=1e-4)
+    flat = np.full_like(blocky, 0.3)
+    assert np.allclose(refine.guided_filter(image, flat, 4, 1e-3), 0.3, atol=1e-4)
+    with pytest.raises(MattingError, match="does not match"):
+        refine.guided_filter(image[:10], blocky, 4, 1e-3)
+
+
+def test_feather_modes():
+    image, truth, blocky = _step_scene()
+    rgb = (np.dstack([image] * 3) * 255).astype(np.uint8)
+    assert refine.feather(blocky, 0, "guided", rgb) is blocky
+    blur = refine.feather(blocky, 4, "blur")
+    assert np.allclose(blur, cv2.GaussianBlur(blocky, (0, 0), 2.0, borderType=cv2.BORDER_REPLICATE))
+    assert np.array_equal(refine.feather(blocky, 4, "guided", None), blur), "no frame: falls back to blur"
+    guided = refine.feather(blocky, 4, "guided", rgb)
+    assert guided.min() >= 0 and guided.max() <= 1
+    assert np.abs(guided - truth).mean() < np.abs(blur - truth).mean()
+    with pytest.raises(MattingError, match="feather mode"):
+        refine.feather(blocky, 4, "sharpen")
+
+
+def test_guided_feather_beats_blur_on_the_real_portraits_edges(portraits):
+    """A 256-px blocky mask of each portrait's alpha, upsampled to 1280 px: in the band around the true
+    edge, the guided feather must land closer to the true alpha than a blur of the same width."""
+    err_guided, err_blur = [], []
+    for _, rgb, truth in portraits:
+        h, w = truth.shape
+        scale = 1280 / max(h, w)
+        size = (round(w * scale), round(h * scale))
+        frame = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize(truth, size, interpolation=cv2.INTER_AREA)
+        low = cv2.resize(alpha, (256, round(256 * size[1] / size[0])), interpolation=cv2.INTER_AREA)
+        up = cv2.resize((low >= 0.5).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        edge = cv2.morphologyEx((alpha >= 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+        band = cv2.dilate(edge | ((alpha > 0.02) & (alpha < 0.98)).astype(np.uint8),
+                          np.ones((15, 15), np.uint8)).astype(bool)
+        err_guided.append(np.abs(refine.feather(up, 4, "guided", frame) - alpha)[band].mean())
+        err_blur.append(np.abs(refine.feather(up, 4, "blur") - alpha)[band].mean())
+    print(f"edge-band error, feather 4 px: guided {np.mean(err_guided):.4f}, blur {np.mean(err_blur):.4f}")
+    assert np.mean(err_guided) < 0.95 * np.mean(err_blur)
+    assert sum(g < b for g, b in zip(err_guided, err_blur)) >= 9
+
+
+# --- low-light conditioning ------------------------------------------------------------------------
+
+def test_low_light_strength_zero_returns_the_input():
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    assert refine.condition_low_light(rgb, 0.0) is rgb
+
+
+def test_low_light_brightens_dark_frames_and_leaves_well_exposed_ones(portraits):
+    well_exposed = [rgb for _, rgb, _ in portraits if _luma(rgb).mean() >= 0.5 * 255]
+    assert len(well_exposed) >= 2, "the evaluation set should hold well-exposed portraits"
+    for rgb in well_exposed:
+        frame = cv2.resize(rgb, (640, 360), interpolation=cv2.INTER_AREA)
+        out = refine.condition_low_light(frame, 1.0)
+        assert np.abs(out.astype(np.int16) - frame).mean() < 1.0
+        dark = (frame * 0.15).astype(np.uint8)
+        for strength, gain in ((0.5, 1.5), (1.0, 2.5)):
+            lifted = refine.condition_low_light(dark, strength)
+            assert lifted.shape == dark.shape and lifted.dtype == np.uint8
+            assert _luma(lifted).mean() > gain * _luma(dark).mean()
+
+
+def test_low_light_does_not_amplify_noise_absurdly():
+    rng = np.random.default_rng(2)
+    flat_dark = np.clip(20 + rng.normal(0, 2, (144, 256, 3)), 0, 255).astype(np.uint8)
+    out = refine.condition_low_light(flat_dark, 1.0)
+    noise_in, noise_out = _luma(flat_dark).std(), _luma(out).std()
+    equalised = cv2.equalizeHist(cv2.cvtColor(flat_dark, cv2.COLOR_RGB2GRAY)).astype(np.float32).std()
+    assert noise_out < 8 * noise_in, (noise_in, noise_out)
+    assert noise_out < 0.2 * equalised, "far below a plain histogram equalisation"
+
+
+def test_low_light_boost_helps_a_real_model_on_darkened_portraits(portraits, shared_models_dir):
+    """Darken the portraits (gamma, exposure, sensor noise) and segment them with a real model: the
+    boosted input must segment better than the dark one."""
+    from obsmatte.models import create_matter
+    matter = create_matter("meet_segmentation", device="cpu", threads=1, search_dirs=[shared_models_dir])
+    rng = np.random.default_rng(1)
+    dark_scores, boosted_scores = [], []
+    for _, rgb, truth in portraits:
+        h, w = truth.shape
+        scale = 640 / max(h, w)
+        size = (round(w * scale), round(h * scale))
+        frame = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        alpha = cv2.resize(truth, size, interpolation=cv2.INTER_AREA)
+        dark = np.clip(255 * 0.25 * frame ** 1.6 + rng.normal(0, 2, frame.shape), 0, 255).astype(np.uint8)
+        for img, scores in ((dark, dark_scores), (refine.condition_low_light(dark, 0.5), boosted_scores)):
+            pred = cv2.resize(matter.predict(img), size, interpolation=cv2.INTER_LINEAR)
+            scores.append(iou(pred, alpha))
+    print(f"meet_segmentation on darkened portraits: IoU {np.mean(dark_scores):.3f} -> "
+          f"{np.mean(boosted_scores):.3f} with boost 0.5")
+    assert np.mean(boosted_scores) > np.mean(dark_scores) + 0.01
