@@ -53,7 +53,8 @@ def _matte_one(rgb: np.ndarray, settings: MatteSettings, pipeline: MaskPipeline,
 
 
 def _save_alpha(alpha: np.ndarray, path: Path, protect) -> Path:
-    return compose.save_image(path, np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8), "png", protect=protect)
+    # the same quantisation as the transparent composite, so the two files agree bit for bit
+    return compose.save_image(path, cv2.convertScaleAbs(alpha, alpha=255.0), "png", protect=protect)
 
 
 def cmd_image(args) -> int:
