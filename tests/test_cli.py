@@ -185,3 +185,15 @@ def test_bench_prints_figures_for_the_default_model():
     assert len(rows) == 2
     ratio = float(rows[0].split()[-1])
     assert 0 < ratio <= 1.5
+
+
+def test_screen_window_without_gui_support_explains_itself():
+    if not shutil.which("xvfb-run"):
+        pytest.skip("xvfb-run not installed (./setup.sh --test installs it)")
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable, "-m", "obsmatte", "screen",
+           "--region", "0,0,160,120", "--seconds", "1"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if p.returncode == 0:
+        assert "frames in" in p.stdout  # an OpenCV with GUI support showed the window
+    else:
+        assert p.returncode == 2 and "--out" in p.stderr, p.stderr

@@ -95,7 +95,7 @@ def test_unknown_os_is_a_clear_error():
 def test_requirements_are_pinned_for_every_python_obs_can_load(minor, ort):
     reqs = providers.requirements(minor, ort)
     names = [r.split("==")[0] for r in reqs]
-    assert names == ["numpy", "opencv-python", "mss", ort]
+    assert names == ["numpy", "opencv-python-headless", "mss", ort]
     assert all(re.fullmatch(r"[a-z-]+==\d+(\.\d+)+", r) for r in reqs)
 
 
@@ -108,8 +108,8 @@ def test_every_table_python_has_pins():
 
 def test_missing_and_conflicting_packages():
     reqs = providers.requirements("3.11", "onnxruntime-directml")
-    installed = {"numpy": "2.4.6", "opencv-python": "4.8.0.76", "mss": "10.2.0", "onnxruntime": "1.31.1"}
-    assert providers.missing_requirements(reqs, installed) == ["opencv-python==5.0.0.93", "onnxruntime-directml==1.24.4"]
+    installed = {"numpy": "2.4.6", "opencv-python-headless": "4.8.0.76", "mss": "10.2.0", "onnxruntime": "1.31.1"}
+    assert providers.missing_requirements(reqs, installed) == ["opencv-python-headless==5.0.0.93", "onnxruntime-directml==1.24.4"]
     assert providers.conflicting_onnxruntimes("onnxruntime-directml", installed) == ["onnxruntime"]
     assert providers.conflicting_onnxruntimes("onnxruntime", installed) == []
 

@@ -271,14 +271,23 @@ def cmd_screen(args) -> int:
                 sink.write(out)
                 continue
             show = compose.flatten(out, (128, 128, 128)) if out.shape[2] == 4 else out
-            cv2.imshow("obs-matting (q to quit)", cv2.cvtColor(show, cv2.COLOR_RGB2BGR))
+            try:
+                cv2.imshow("obs-matting (q to quit)", cv2.cvtColor(show, cv2.COLOR_RGB2BGR))
+            except cv2.error:
+                # the project depends on opencv-python-headless (the GUI build's bundled Qt clashes
+                # with OBS), which has no windows
+                raise MattingError("this OpenCV build cannot open windows: use --out FILE, or install "
+                                   "opencv-python in a separate environment for a live preview") from None
             if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                 break
     finally:
         if sink is not None:
             sink.close()
         else:
-            cv2.destroyAllWindows()
+            try:
+                cv2.destroyAllWindows()
+            except cv2.error:
+                pass  # no GUI support: no window was opened
         grabber.close()
     elapsed = time.perf_counter() - start
     print(f"screen: {frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} fps), "

@@ -305,7 +305,7 @@ def build_uninstall_plan(facts: Facts) -> Plan:
     notes.append(f"downloaded models stay in {facts.models_dir}; delete that folder to remove them")
     if os_name == "windows":
         notes.append("the Python packages stay in that Python; remove them with "
-                     "python -m pip uninstall numpy opencv-python mss onnxruntime (or the GPU build)")
+                     "python -m pip uninstall numpy opencv-python-headless mss onnxruntime (or the GPU build)")
     return Plan(f"obs-matting uninstall plan ({os_name})", [], steps, notes, [])
 
 

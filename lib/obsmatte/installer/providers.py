@@ -14,17 +14,17 @@ ORT_DIRECTML = "onnxruntime-directml"
 # win_amd64 --python-version X): the newest releases that still ship wheels for that Python.
 # onnxruntime 1.24+ dropped Python 3.10, numpy 2.3+ too. Checked the same way for manylinux and macOS.
 PINS: dict[str, dict[str, str]] = {
-    "3.10": {"numpy": "2.2.6", "opencv-python": "5.0.0.93", "mss": "10.2.0",
+    "3.10": {"numpy": "2.2.6", "opencv-python-headless": "5.0.0.93", "mss": "10.2.0",
              ORT_CPU: "1.23.2", ORT_CUDA: "1.23.2", ORT_DIRECTML: "1.23.0"},
-    "3.11": {"numpy": "2.4.6", "opencv-python": "5.0.0.93", "mss": "10.2.0",
+    "3.11": {"numpy": "2.4.6", "opencv-python-headless": "5.0.0.93", "mss": "10.2.0",
              ORT_CPU: "1.31.1", ORT_CUDA: "1.31.1", ORT_DIRECTML: "1.24.4"},
-    "3.12": {"numpy": "2.4.6", "opencv-python": "5.0.0.93", "mss": "10.2.0",
+    "3.12": {"numpy": "2.4.6", "opencv-python-headless": "5.0.0.93", "mss": "10.2.0",
              ORT_CPU: "1.31.1", ORT_CUDA: "1.31.1", ORT_DIRECTML: "1.24.4"},
     # Linux only: distributions whose OBS links Python 3.13 (OBS on Windows refuses 3.13).
-    "3.13": {"numpy": "2.4.6", "opencv-python": "5.0.0.93", "mss": "10.2.0",
+    "3.13": {"numpy": "2.4.6", "opencv-python-headless": "5.0.0.93", "mss": "10.2.0",
              ORT_CPU: "1.31.1", ORT_CUDA: "1.31.1", ORT_DIRECTML: "1.24.4"},
 }
-BASE_PACKAGES = ("numpy", "opencv-python", "mss")
+BASE_PACKAGES = ("numpy", "opencv-python-headless", "mss")
 ALL_ORT = (ORT_CPU, ORT_CUDA, ORT_DIRECTML)
 
 # Adapter names that are not real GPUs (remote desktop, VM and fallback display drivers).
