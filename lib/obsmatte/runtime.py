@@ -64,6 +64,11 @@ def _session_options(threads: int):
     if threads > 0:
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+    # onnxruntime's worker threads busy-spin after each run by default; between masks that steals the
+    # cores OBS and our own pre/post-processing need (measured: the pipeline's non-model steps ran ~2x
+    # slower right after a run). Let them sleep instead.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return so
