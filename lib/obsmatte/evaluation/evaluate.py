@@ -1,0 +1,109 @@
+"""`obs-matting eval`: every preset, the peer baseline and the proposed refinement on every scene.
+
+Results: {scene: {method: SceneScore}} plus, per scene, the alphas of the first image for the
+side-by-side pictures (input, truth, the scene's own preset, baseline).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import paths
+from ..errors import PresetError
+from ..presets import BUILTIN_ORDER, load_preset_file
+from ..settings import MatteSettings
+from .methods import BASELINE, PROPOSED, Method
+from .runner import EvalContext, SceneScore, score_method
+from .scenes import SCENES, Sample, build_scene
+
+FULL_VIDEO_FRAMES = 120
+QUICK_VIDEO_FRAMES = 6
+QUICK_PORTRAITS = 3
+QUICK_STILL_REPEATS = 5
+
+
+@dataclass
+class EvalResult:
+    model_id: str
+    scenes: list[str]
+    methods: list[str]
+    scores: dict[str, dict[str, SceneScore]] = field(default_factory=dict)
+    examples: dict[str, tuple[Sample, dict[str, np.ndarray]]] = field(default_factory=dict)
+    portraits: int = 0
+    video_frames: int = 0
+    quick: bool = False
+
+
+def preset_methods(preset_ids: list[str] | None, model_id: str) -> list[Method]:
+    """The built-in presets (a user's own preset files do not change what the report measures)."""
+    available = [p for p in BUILTIN_ORDER if (paths.PRESETS_DIR / f"{p}.json").exists()]
+    wanted = list(preset_ids or available)
+    for pid in wanted:
+        if pid not in available:
+            raise PresetError(f"unknown preset '{pid}' (available: {', '.join(available)})")
+    return [Method(pid, load_preset_file(paths.PRESETS_DIR / f"{pid}.json").apply(MatteSettings())
+                   .replace(model=model_id)) for pid in wanted]
+
+
+def run_eval(scenes: list[str] | None = None, preset_ids: list[str] | None = None, quick: bool = False,
+             model_id: str = "mediapipe_selfie_landscape", proposed: bool = True, log=print) -> EvalResult:
+    scenes = list(scenes or SCENES)
+    for s in scenes:
+        if s not in SCENES:
+            from ..errors import SettingsError
+            raise SettingsError(f"unknown scene '{s}' (known: {', '.join(SCENES)})")
+    methods = preset_methods(preset_ids, model_id)  # bad names fail before anything heavy loads
+    frames = QUICK_VIDEO_FRAMES if quick else FULL_VIDEO_FRAMES
+    ctx = EvalContext(model_id, frames, portrait_limit=QUICK_PORTRAITS if quick else None,
+                      still_repeats=QUICK_STILL_REPEATS if quick else 30)
+    result = EvalResult(model_id, scenes, [m.name for m in methods] + [BASELINE], portraits=len(ctx.portraits),
+                        video_frames=len(ctx.videos[0].frames), quick=quick)
+    own_settings = {m.name: m.settings for m in methods}
+    for scene in scenes:
+        samples = build_scene(scene, ctx.portraits)
+        tset = ctx.temporal(scene)
+        runs = [*methods, Method(BASELINE, None)]
+        if proposed and scene in own_settings:
+            # The proposal runs with the scene's own preset values, so its gain over that row is the
+            # refinement alone.
+            runs.append(Method(PROPOSED, own_settings[scene], PROPOSED))
+        result.scores[scene] = {}
+        example: dict[str, np.ndarray] = {}
+        for m in runs:
+            score, alphas = score_method(m, ctx.matter, samples, tset, ctx.still, keep_alphas=True)
+            result.scores[scene][m.name] = score
+            example[m.name] = alphas[0]
+            log(f"{scene:13s} {m.name:13s} MAE {score.mae:.4f} edge {score.edge:.4f} IoU {score.iou:.4f} "
+                f"flicker {score.flicker:.5f} still {score.still_flicker:.5f} {score.ms:.1f} ms")
+        result.examples[scene] = (samples[0], example)
+    if proposed and PROPOSED not in result.methods and any(s in own_settings for s in scenes):
+        result.methods.append(PROPOSED)
+    return result
+
+
+def targets_table(result: EvalResult) -> list[dict]:
+    """Per scene with its own preset: each target and whether it is met on this run's images."""
+    from .tune import FLICKER_RATIO, MAE_GAIN, MAX_IOU_LOSS
+    from .runner import RECALL_TARGET
+    rows = []
+    for scene in result.scenes:
+        scores = result.scores[scene]
+        if scene not in scores:
+            continue
+        ours, base = scores[scene], scores[BASELINE]
+        row = {"scene": scene,
+               "mae_gain": 1 - ours.mae / base.mae if base.mae else 0.0,
+               "mae_ok": ours.mae <= (1 - MAE_GAIN) * base.mae,
+               "edge_ratio": ours.edge / base.edge if base.edge else 0.0,
+               "edge_ok": ours.edge <= base.edge,
+               "flicker_ratio": ours.flicker / base.flicker if base.flicker else 0.0,
+               "flicker_ok": ours.flicker <= FLICKER_RATIO * base.flicker}
+        if scene == "multi_person":
+            row["recall_min"] = ours.recall_min
+            row["recall_ok"] = ours.recall_min >= RECALL_TARGET
+        if scene == "low_light":
+            row["iou_loss"] = ours.iou_loss
+            row["iou_loss_ok"] = ours.iou_loss <= MAX_IOU_LOSS
+        rows.append(row)
+    return rows

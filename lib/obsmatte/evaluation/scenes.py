@@ -1,0 +1,263 @@
+"""Exact-truth test images per scene, built deterministically in memory.
+
+Every sample is a composite out = a*F + (1-a)*B: the alpha `a` we composite with is exact by
+construction, whatever the quality of the portraits' own (pseudo ground truth) mattes. The portraits
+come from ../shared/eval/portraits; backgrounds are generated (studio), real photos shipped with
+scikit-image (cafe), other portraits (multi-person), or darkened with sensor-like noise (low light).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .. import paths
+from ..errors import ImageError
+
+SCENES = ("studio", "cafe", "multi_person", "low_light")
+WORK_SIDE = 640  # long side of every test image: a webcam frame after the filter's own downscale
+MULTI_CANVAS = (360, 640)  # (h, w) of a multi-person frame, 16:9 like a stream
+TUNE_COUNT = 8  # the first 8 portraits (sorted by name) are the tuning split, the other 4 are held out
+CAFE_PHOTOS = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "immunohistochemistry",
+               "astronaut_crop")
+
+
+@dataclass
+class Portrait:
+    name: str
+    rgb: np.ndarray  # uint8 (H, W, 3), long side WORK_SIDE
+    alpha: np.ndarray  # float32 (H, W) in [0, 1]
+
+
+@dataclass
+class Sample:
+    """One test image with its exact truth.
+
+    `foreground` is the colour that was composited (where alpha > 0), so a*F + (1-a)*B == image up to
+    uint8 rounding; `persons` holds each person's visible alpha (their union is `alpha`).
+    """
+    scene: str
+    name: str
+    image: np.ndarray
+    alpha: np.ndarray
+    foreground: np.ndarray
+    background: np.ndarray
+    persons: list[np.ndarray] = field(default_factory=list)
+    sources: tuple[str, ...] = ()
+    normal_light: np.ndarray | None = None  # low light only: the same composite before darkening
+
+
+# ----------------------------------------------------------------------------------------- portraits
+def portraits_dir() -> Path:
+    return paths.SHARED_DIR / "eval" / "portraits"
+
+
+def _resize_long_side(img: np.ndarray, side: int, interpolation=cv2.INTER_AREA) -> np.ndarray:
+    h, w = img.shape[:2]
+    s = side / max(h, w)
+    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interpolation)
+
+
+def load_portraits(folder: Path | None = None, limit: int | None = None) -> list[Portrait]:
+    """The evaluation portraits (sorted by name), resized so the long side is WORK_SIDE."""
+    folder = Path(folder or portraits_dir())
+    files = sorted((folder / "image").glob("*.jpg"))
+    if not files:
+        raise ImageError(f"no portraits found in {folder / 'image'} (the shared evaluation data is missing)")
+    out = []
+    for f in files[:limit]:
+        bgr = cv2.imread(str(f))
+        a = cv2.imread(str(folder / "alpha" / (f.stem + ".png")), cv2.IMREAD_GRAYSCALE)
+        if bgr is None or a is None:
+            raise ImageError(f"cannot read portrait {f.name} or its alpha in {folder}")
+        rgb = _resize_long_side(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), WORK_SIDE)
+        alpha = cv2.resize(a, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
+        out.append(Portrait(f.stem, rgb, alpha.astype(np.float32) / 255.0))
+    return out
+
+
+def split(portraits: list[Portrait], which: str) -> list[Portrait]:
+    """'tune' (first TUNE_COUNT), 'held_out' (the rest) or 'all'."""
+    if which == "tune":
+        return portraits[:TUNE_COUNT]
+    if which == "held_out":
+        return portraits[TUNE_COUNT:]
+    return list(portraits)
+
+
+# ---------------------------------------------------------------------------------------- compositing
+def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """a*F + (1-a)*B rounded to uint8."""
+    a = alpha[..., None].astype(np.float32)
+    out = a * fg.astype(np.float32) + (1.0 - a) * bg.astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _sample(scene: str, name: str, fg, alpha, bg, sources, persons=None) -> Sample:
+    return Sample(scene, name, composite(fg, alpha, bg), alpha.astype(np.float32), fg, bg,
+                  persons if persons is not None else [alpha.astype(np.float32)], tuple(sources))
+
+
+# ----------------------------------------------------------------------------------- studio backdrops
+def studio_background(hw: tuple[int, int], index: int) -> np.ndarray:
+    """Plain or softly graded backdrop, even light: flat colour, gradient or vignette (by index)."""
+    rng = np.random.default_rng(1000 + index)
+    h, w = hw
+    palette = np.array([[40, 40, 44], [200, 200, 205], [46, 84, 140], [30, 120, 70], [120, 120, 124],
+                        [230, 226, 214], [90, 60, 110], [20, 20, 22]], np.float32)
+    c1 = palette[index % len(palette)]
+    c2 = np.clip(c1 + rng.uniform(-60, 60, 3), 0, 255)
+    kind = index % 3
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if kind == 0:  # flat colour
+        t = np.zeros((h, w), np.float32)
+    elif kind == 1:  # linear gradient at a random angle
+        ang = rng.uniform(0, np.pi)
+        t = (np.cos(ang) * xx / w + np.sin(ang) * yy / h)
+        t = (t - t.min()) / max(1e-6, float(t.max() - t.min()))
+    else:  # vignette: bright centre, darker corners
+        r = np.hypot((xx - w / 2) / (w / 2), (yy - h / 2) / (h / 2)) / np.sqrt(2)
+        t = np.clip(r, 0, 1) ** 1.5
+    bg = c1[None, None, :] * (1 - t[..., None]) + c2[None, None, :] * t[..., None]
+    bg += rng.normal(0, 1.0, bg.shape)  # a little sensor grain, so the backdrop is not synthetic-flat
+    return np.clip(np.rint(bg), 0, 255).astype(np.uint8)
+
+
+# -------------------------------------------------------------------------------------- cafe photos
+def _photo(name: str) -> np.ndarray:
+    try:
+        from skimage import data
+    except ImportError:
+        raise ImageError("the cafe scene needs scikit-image (pip install scikit-image)") from None
+    if name == "astronaut_crop":  # the astronaut photo has a person: keep only its right third (flag, shuttle)
+        img = data.astronaut()[:, 340:]
+    else:
+        img = getattr(data, name)()
+    if img.ndim == 2:  # greyscale textures (brick, grass, gravel): tint them warm, close to skin/hair
+        g = img.astype(np.float32)
+        img = np.stack([g * 1.0, g * 0.78, g * 0.62], axis=-1)
+    return np.clip(img[..., :3], 0, 255).astype(np.uint8)
+
+
+def cafe_background(hw: tuple[int, int], index: int) -> np.ndarray:
+    """A real cluttered photo, cropped at random (fixed seed) to the frame's aspect and resized."""
+    rng = np.random.default_rng(2000 + index)
+    img = _photo(CAFE_PHOTOS[index % len(CAFE_PHOTOS)])
+    h, w = hw
+    ih, iw = img.shape[:2]
+    # Largest crop of the target aspect that fits, scaled down by up to 25% for variety.
+    scale = min(ih / h, iw / w) * rng.uniform(0.75, 1.0)
+    ch, cw = max(8, int(h * scale)), max(8, int(w * scale))
+    y0 = int(rng.integers(0, ih - ch + 1))
+    x0 = int(rng.integers(0, iw - cw + 1))
+    crop = img[y0:y0 + ch, x0:x0 + cw]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return cv2.resize(np.ascontiguousarray(crop), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+# ------------------------------------------------------------------------------------------- scenes
+def build_studio(portraits: list[Portrait]) -> list[Sample]:
+    return [_sample("studio", p.name, p.rgb, p.alpha, studio_background(p.alpha.shape, i), [p.name])
+            for i, p in enumerate(portraits)]
+
+
+def build_cafe(portraits: list[Portrait]) -> list[Sample]:
+    return [_sample("cafe", p.name, p.rgb, p.alpha, cafe_background(p.alpha.shape, i), [p.name])
+            for i, p in enumerate(portraits)]
+
+
+def _person_strip(p: Portrait, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait cropped to the person's columns (plus a small margin) and scaled to `height`."""
+    cols = np.where(p.alpha.max(axis=0) > 0.05)[0]
+    x0, x1 = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, p.alpha.shape[1])
+    margin = (x1 - x0) // 20
+    x0, x1 = max(0, x0 - margin), min(p.alpha.shape[1], x1 + margin)
+    rgb, a = p.rgb[:, x0:x1], p.alpha[:, x0:x1]
+    s = height / rgb.shape[0]
+    size = (max(1, round(rgb.shape[1] * s)), height)
+    return (cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA),
+            cv2.resize(np.ascontiguousarray(a), size, interpolation=cv2.INTER_AREA))
+
+
+# (portrait count, gap between neighbours as a fraction of the canvas width; negative = overlap).
+# Separate people are where a "largest blob only" rule loses someone; overlapping ones must not merge.
+MULTI_LAYOUTS = ((2, 0.06), (2, -0.03), (3, 0.02), (2, 0.10), (3, -0.02), (2, 0.0))
+
+
+def build_multi_person(portraits: list[Portrait]) -> list[Sample]:
+    """Two or three people side by side over a studio or cafe background, scaled to fit the canvas."""
+    out, i, k = [], 0, 0
+    ch, cw = MULTI_CANVAS
+    while i + 1 < len(portraits) and k < len(MULTI_LAYOUTS):
+        count, gap = MULTI_LAYOUTS[k]
+        group = portraits[i:i + count]
+        if len(group) < 2:
+            break
+        bg = (studio_background if k % 2 == 0 else cafe_background)((ch, cw), 50 + k)
+        height = int(ch * 0.92)
+        strips = [_person_strip(p, height) for p in group]
+        gap_px = int(gap * cw)
+        total = sum(s[0].shape[1] for s in strips) + gap_px * (len(strips) - 1)
+        if total > cw:  # too wide: shrink everyone the same amount
+            height = int(height * cw / total * 0.98)
+            strips = [_person_strip(p, height) for p in group]
+            total = sum(s[0].shape[1] for s in strips) + gap_px * (len(strips) - 1)
+        x = max(0, (cw - total) // 2)
+        fg = np.zeros((ch, cw, 3), np.float32)  # premultiplied colour so far
+        union = np.zeros((ch, cw), np.float32)
+        layers = []
+        for rgb, a in strips:
+            w = min(rgb.shape[1], cw - x)
+            layer_a = np.zeros((ch, cw), np.float32)
+            layer_c = np.zeros((ch, cw, 3), np.float32)
+            layer_a[ch - rgb.shape[0]:, x:x + w] = a[:, :w]
+            layer_c[ch - rgb.shape[0]:, x:x + w] = rgb[:, :w]
+            # "over": the new person in front of the ones already placed.
+            fg = layer_a[..., None] * layer_c + (1 - layer_a[..., None]) * fg
+            layers = [l * (1 - layer_a) for l in layers] + [layer_a]
+            union = layer_a + (1 - layer_a) * union
+            x += rgb.shape[1] + gap_px
+        union = np.clip(union, 0.0, 1.0)  # "over" can round a hair above 1
+        colour = np.where(union[..., None] > 1e-6, fg / np.maximum(union[..., None], 1e-6), 0)
+        colour = np.clip(colour, 0, 255).astype(np.float32)
+        name = "+".join(p.name for p in group)
+        out.append(_sample("multi_person", name, colour, union, bg, [p.name for p in group], layers))
+        i += count
+        k += 1
+    return out
+
+
+def darken(rgb: np.ndarray, seed: int, exposure: float = 0.15, full_well: float = 250.0,
+           read_noise: float = 2.5) -> np.ndarray:
+    """A dim room on a small webcam sensor: lower exposure in linear light, Poisson shot noise on
+    `full_well` electrons at white, Gaussian read noise, back to sRGB-ish gamma."""
+    rng = np.random.default_rng(seed)
+    lin = (rgb.astype(np.float32) / 255.0) ** 2.2 * exposure
+    electrons = rng.poisson(lin * full_well).astype(np.float32) + rng.normal(0, read_noise, lin.shape)
+    lin_noisy = np.clip(electrons / full_well, 0, 1)
+    return np.clip(np.rint(255.0 * lin_noisy ** (1 / 2.2)), 0, 255).astype(np.uint8)
+
+
+def build_low_light(portraits: list[Portrait]) -> list[Sample]:
+    """Studio (even index) or cafe (odd index) composites darkened with noise; the truth is unchanged."""
+    out = []
+    for i, p in enumerate(portraits):
+        bg = (studio_background if i % 2 == 0 else cafe_background)(p.alpha.shape, 300 + i)
+        s = _sample("low_light", p.name, p.rgb, p.alpha, bg, [p.name])
+        s.normal_light = s.image
+        s.image = darken(s.image, seed=3000 + i)
+        out.append(s)
+    return out
+
+
+BUILDERS = {"studio": build_studio, "cafe": build_cafe, "multi_person": build_multi_person,
+            "low_light": build_low_light}
+
+
+def build_scene(scene: str, portraits: list[Portrait]) -> list[Sample]:
+    if scene not in BUILDERS:
+        raise ValueError(f"unknown scene '{scene}' (known: {', '.join(SCENES)})")
+    return BUILDERS[scene](portraits)

@@ -1,0 +1,268 @@
+"""The matte-quality benchmark: metrics on tiny arrays with known answers, exact-truth scene builders,
+the peer baseline's largest-blob rule against the multi-person preset on a real model, tuning's
+selection rule, and `eval --quick` end to end on the real evaluation data."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from conftest import need_shared
+from obsmatte import paths
+from obsmatte.evaluation import baseline, metrics, scenes
+from obsmatte.evaluation.runner import SceneScore
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def test_mae_known_value():
+    truth = np.zeros((4, 4), np.float32)
+    pred = truth.copy()
+    pred[0, :] = 1.0  # 4 of 16 pixels wrong by 1
+    pred[1, 0] = 0.5  # one more wrong by 0.5
+    assert metrics.mae(pred, truth) == pytest.approx(4.5 / 16)
+    assert metrics.mae(truth, truth) == 0.0
+
+
+def test_iou_known_value_and_empty():
+    truth = np.zeros((10, 10), np.float32)
+    truth[:, :5] = 1.0  # 50 px
+    pred = np.zeros_like(truth)
+    pred[:, 3:8] = 0.7  # 50 px, 20 of them shared
+    assert metrics.iou(pred, truth) == pytest.approx(20 / 80)
+    assert metrics.iou(np.zeros((3, 3)), np.zeros((3, 3))) == 1.0
+    assert metrics.iou(np.full((3, 3), 0.49), np.ones((3, 3))) == 0.0  # 0.49 is below the cut
+
+
+def test_edge_band_is_a_ring_around_the_true_contour():
+    truth = np.zeros((40, 40), np.float32)
+    truth[10:30, 10:30] = 1.0
+    band = metrics.edge_band(truth, radius=2)
+    assert band[10, 20] and band[8, 20] and band[11, 20]  # on, just outside and just inside the edge
+    assert not band[20, 20] and not band[2, 2]  # deep interior and far background are not edge
+    # A square of side 20 dilated by 2 (ellipse) minus eroded by 2: outer ~24^2 minus 16^2 = 320 (corners
+    # of the ellipse make it a little smaller).
+    assert 280 <= band.sum() <= 320
+
+
+def test_edge_error_only_counts_the_band():
+    truth = np.zeros((40, 40), np.float32)
+    truth[10:30, 10:30] = 1.0
+    band = metrics.edge_band(truth, radius=2)
+    far_wrong = truth.copy()
+    far_wrong[0:3, 0:3] = 1.0  # an error far from the edge
+    assert metrics.edge_error(far_wrong, truth, band) == 0.0
+    edge_wrong = truth.copy()
+    edge_wrong[10, 10:30] = 0.0  # the top row of the person is lost: 20 px, all in the band
+    assert metrics.edge_error(edge_wrong, truth, band) == pytest.approx(20 / band.sum())
+    assert metrics.edge_error(truth, np.zeros_like(truth)) == 0.0  # no true edge, nothing to score
+
+
+def test_person_recall():
+    person = np.zeros((10, 10), np.float32)
+    person[:, :4] = 1.0  # 40 px
+    pred = np.zeros_like(person)
+    pred[:, :3] = 1.0  # keeps 30 of them
+    assert metrics.person_recall(pred, person) == pytest.approx(0.75)
+    assert metrics.person_recall(np.zeros_like(person), person) == 0.0
+    assert metrics.person_recall(pred, np.zeros_like(person)) == 1.0  # nobody to keep
+
+
+def test_flicker_and_streaming_meter_agree():
+    stack = np.zeros((4, 2, 2), np.float32)
+    stack[1, 0, 0] = 1.0  # on at t=1, off at t=2: two changes of 1 at one of the pixels
+    stack[3, 1, 1] = 0.5
+    region = np.ones((2, 2), bool)
+    # 3 steps x 4 pixels; total change 1 + 1 + 0.5
+    assert metrics.flicker(stack, region) == pytest.approx(2.5 / 12)
+    meter = metrics.FlickerMeter(region)
+    for a in stack:
+        meter.update(a)
+    assert meter.value == pytest.approx(2.5 / 12)
+    only_00 = np.zeros((2, 2), bool)
+    only_00[0, 0] = True
+    assert metrics.flicker(stack, only_00) == pytest.approx(2 / 3)
+    assert metrics.flicker(np.ones((5, 2, 2)), region) == 0.0  # a steady mask does not flicker
+
+
+def test_temporal_regions_from_the_median():
+    stack = np.zeros((5, 1, 3), np.float32)
+    stack[:, 0, 1] = 1.0
+    stack[:2, 0, 2] = 1.0  # on for 2 of 5 frames: median 0 -> background
+    bg, fg = metrics.temporal_regions(stack)
+    assert bg.tolist() == [[True, False, True]] and fg.tolist() == [[False, True, False]]
+
+
+# ----------------------------------------------------------------------------------------- baseline
+def test_largest_blob_only_drops_the_smaller_person():
+    m = np.zeros((20, 40), np.float32)
+    m[5:15, 2:12] = 1.0  # 100 px
+    m[5:15, 25:30] = 1.0  # 50 px
+    out = baseline.largest_blob_only(m)
+    assert out[10, 5] == 1.0 and out[10, 27] == 0.0
+    single = np.zeros((5, 5), np.float32)
+    single[1:3, 1:3] = 1.0
+    assert np.array_equal(baseline.largest_blob_only(single), single)
+
+
+def test_baseline_ema_weighs_the_previous_mask_085():
+    class Fixed:
+        spec = info = None
+
+        def __init__(self):
+            self.values = [np.ones((4, 4), np.float32), np.zeros((4, 4), np.float32)]
+
+        def predict(self, rgb):
+            return self.values.pop(0)
+
+        def reset(self):
+            pass
+
+    b = baseline.BaselinePipeline(Fixed())
+    frame = np.zeros((4, 4, 3), np.uint8)
+    assert b.process(frame).max() == 1.0
+    # The person vanishes: 0.85 of the old mask remains (and is still the largest blob).
+    assert b.process(frame)[0, 0] == pytest.approx(0.85)
+
+
+# ------------------------------------------------------------------------------------------- scenes
+@pytest.fixture(scope="module")
+def small_portraits():
+    need_shared("eval", "portraits", "image")
+    return scenes.load_portraits(limit=3)
+
+
+def _recomposite(fg, alpha, bg):
+    a = alpha[..., None].astype(np.float64)
+    return a * fg.astype(np.float64) + (1 - a) * bg.astype(np.float64)
+
+
+@pytest.mark.parametrize("scene", scenes.SCENES)
+def test_scene_composites_have_exact_truth(small_portraits, scene):
+    samples = scenes.build_scene(scene, small_portraits)
+    assert samples, f"{scene}: no samples built from 3 portraits"
+    for s in samples:
+        assert s.image.dtype == np.uint8 and s.image.shape[:2] == s.alpha.shape
+        clean = s.normal_light if scene == "low_light" else s.image
+        # Re-compositing the foreground over the background with the truth alpha gives the image back
+        # (up to the uint8 rounding of the composite).
+        assert np.abs(_recomposite(s.foreground, s.alpha, s.background) - clean).max() <= 0.5 + 1e-3
+        assert s.alpha.min() >= 0 and s.alpha.max() <= 1 and (s.alpha > 0.5).mean() > 0.05
+        # The persons' visible alphas add up to the truth (the union for overlapping people).
+        assert np.allclose(np.sum(s.persons, axis=0), s.alpha, atol=1e-5)
+        if scene == "low_light":
+            assert s.image.mean() < 0.6 * clean.mean()  # really dark
+            assert not np.array_equal(s.image, clean)
+    again = scenes.build_scene(scene, small_portraits)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(samples, again)), "not deterministic"
+
+
+def test_multi_person_has_two_separate_people(small_portraits):
+    s = scenes.build_multi_person(small_portraits)[0]
+    assert len(s.persons) == 2 and s.image.shape[:2] == scenes.MULTI_CANVAS
+    left, right = (p > 0.5 for p in s.persons)
+    assert left.sum() > 0.05 * left.size and right.sum() > 0.05 * right.size
+    assert not np.logical_and(left, right).any()
+
+
+def test_darken_is_seeded_and_noisy():
+    grey = np.full((32, 32, 3), 128, np.uint8)
+    a, b = scenes.darken(grey, seed=1), scenes.darken(grey, seed=1)
+    assert np.array_equal(a, b)
+    assert a.std() > 1.0 and a.mean() < 80  # noise present, much darker
+
+
+# -------------------------------------------------------------------------- real model: multi-person
+def test_baseline_loses_a_person_the_multi_person_preset_keeps(small_portraits, shared_models_dir):
+    from obsmatte.evaluation.methods import Method, Runner, load_matter
+    from obsmatte.presets import get_preset
+
+    matter = load_matter("mediapipe_selfie_landscape", search_dirs=[shared_models_dir])
+    sample = scenes.build_multi_person(small_portraits)[0]  # two people with a gap between them
+
+    def recalls(method):
+        r = Runner(method, matter)
+        r.start()
+        a = r.frame(sample.image)
+        return [metrics.person_recall(a, p) for p in sample.persons]
+
+    base = recalls(Method("baseline", None))
+    ours = recalls(Method("multi_person", get_preset("multi_person").apply()))
+    assert min(base) < 0.95 and max(base) >= 0.95, f"baseline recalls {base}"
+    assert min(ours) >= 0.95, f"multi-person preset recalls {ours}"
+
+
+# ------------------------------------------------------------------------------------------- tuning
+def _score(mae, edge, flicker):
+    return SceneScore(mae=mae, edge=edge, iou=0.9, ms=1.0, n=1, flicker=flicker)
+
+
+def test_select_prefers_lowest_mae_among_feasible():
+    from obsmatte.evaluation.tune import Constraints, select
+    cons = Constraints(edge_max=0.1, flicker_max=0.01, need_recall=False, need_low_light=False)
+    tried = {("a",): (0, 0.010, _score(0.010, 0.09, 0.005)),
+             ("b",): (0, 0.005, _score(0.005, 0.20, 0.005)),  # best MAE but edge too wide
+             ("c",): (0, 0.008, _score(0.008, 0.10, 0.009))}
+    assert select(tried, cons) == ("c",)
+
+
+def test_select_relaxes_a_constraint_nobody_meets():
+    from obsmatte.evaluation.tune import Constraints, select
+    cons = Constraints(edge_max=0.1, flicker_max=0.001, need_recall=False, need_low_light=False)
+    tried = {("a",): (0, 0.010, _score(0.010, 0.09, 0.0020)),
+             ("b",): (0, 0.008, _score(0.008, 0.09, 0.0021)),  # within 20% of the best flicker
+             ("c",): (0, 0.005, _score(0.005, 0.09, 0.0050))}  # lowest MAE but flickers most
+    assert select(tried, cons) == ("b",)
+
+
+def test_write_preset_keeps_the_format(tmp_path):
+    from obsmatte.evaluation.tune import write_preset
+    from obsmatte.presets import load_preset_file
+    src = paths.PRESETS_DIR / "studio.json"
+    dst = tmp_path / "studio.json"
+    dst.write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    write_preset(dst, {"threshold": 0.55, "erode": 0},
+                 {"model": "mediapipe_selfie_landscape", "scene": "studio"}, "Tuned by measurement (test).")
+    p = load_preset_file(dst)
+    assert p.values["threshold"] == 0.55 and p.values["erode"] == 0
+    assert p.tuning["scene"] == "studio" and p.provenance.startswith("Tuned")
+    assert set(json.loads(dst.read_text())) == {"name", "description", "provenance", "settings", "tuning"}
+
+
+# -------------------------------------------------------------------------------------------- CLI
+def test_register_adds_eval_and_tune():
+    from obsmatte.evaluation.cli import register
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["eval", "--quick", "--scenes", "studio,cafe"])
+    assert args.quick and args.scenes == ["studio", "cafe"] and callable(args.func)
+    args = parser.parse_args(["tune", "--preset", "cafe", "--budget", "5"])
+    assert args.preset == "cafe" and args.budget == 5
+    with pytest.raises(SystemExit):
+        parser.parse_args(["eval", "--scenes", "moon"])
+
+
+def test_eval_quick_end_to_end(tmp_path, shared_models_dir, monkeypatch, capsys):
+    need_shared("eval", "video")
+    monkeypatch.setenv("OBSMATTE_MODEL_PATH", str(shared_models_dir))
+    from obsmatte.evaluation.cli import main
+    assert main(["eval", "--quick", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "quality.md").read_text(encoding="utf-8")
+    for scene in scenes.SCENES:
+        assert f"| {scene} | baseline |" in md and f"| {scene} | **{scene}** |" in md
+        assert (tmp_path / f"side_by_side_{scene}.png").stat().st_size > 1000
+    for plot in ("mae_per_scene.png", "edge_per_scene.png", "flicker_per_scene.png"):
+        assert (tmp_path / plot).stat().st_size > 1000
+    data = json.loads((tmp_path / "results.json").read_text())
+    mp = data["scores"]["multi_person"]
+    # The real figures, not placeholders: errors in (0, 1), and the baseline loses a person here.
+    assert 0 < mp["multi_person"]["mae"] < 0.2 and 0 < data["scores"]["studio"]["baseline"]["mae"] < 0.2
+    assert mp["baseline"]["persons_lost"] >= 1 and mp["multi_person"]["persons_lost"] == 0
+    assert data["scores"]["low_light"]["low_light"]["iou_normal"] > 0.5
+
+
+def test_eval_rejects_unknown_preset(tmp_path, capsys):
+    from obsmatte.evaluation.cli import main
+    assert main(["eval", "--quick", "--presets", "moon", "--out", str(tmp_path)]) == 2
+    assert "unknown preset 'moon'" in capsys.readouterr().err
