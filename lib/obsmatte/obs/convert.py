@@ -1,0 +1,81 @@
+"""Plain-Python translation between OBS settings values and the schema (no libobs here, unit-testable).
+
+- OBS colour properties store an int 0xAABBGGRR; the schema stores '#RRGGBB'. This is the one place
+  that converts between them.
+- Values typed in over obs-websocket are not checked by OBS: a bad one is replaced by the schema's
+  default and reported, so the filter keeps running instead of failing on a typo.
+- Presets: choosing one writes its values; a value changed afterwards turns the choice into "custom"
+  (the preset list always tells the truth about what is applied).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..errors import SettingsError
+from ..presets import Preset
+from ..settings import FIELDS, MatteSettings, coerce_value, parse_color
+
+PRESET_KEY = "preset"
+CUSTOM_PRESET = "custom"
+
+
+def color_to_obs(hex_color: str) -> int:
+    """'#RRGGBB' -> 0xFFBBGGRR (opaque)."""
+    r, g, b = parse_color(hex_color)
+    return 0xFF000000 | (b << 16) | (g << 8) | r
+
+
+def color_from_obs(value: int) -> str:
+    """0xAABBGGRR (alpha ignored) -> '#RRGGBB'."""
+    value = int(value) & 0xFFFFFFFF
+    r, g, b = value & 0xFF, (value >> 8) & 0xFF, (value >> 16) & 0xFF
+    return f"#{r:02X}{g:02X}{b:02X}"
+
+
+def settings_from_values(values: Mapping[str, Any]) -> tuple[MatteSettings, list[str]]:
+    """Schema values read from OBS -> (MatteSettings, problems). A bad value falls back to its default."""
+    good: dict[str, Any] = {}
+    problems: list[str] = []
+    for f in FIELDS:
+        if f.key not in values:
+            continue
+        value = values[f.key]
+        if f.kind == "int" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        try:
+            good[f.key] = coerce_value(f, value)
+        except SettingsError as e:
+            problems.append(f"{e}; using {f.default!r}")
+    return MatteSettings(good), problems
+
+
+def preset_values_to_write(chosen: str, previous: str | None, presets: Mapping[str, Preset]) -> dict[str, Any]:
+    """The values to write when the preset choice changed to a known preset, else nothing."""
+    if chosen == previous or chosen not in presets:
+        return {}
+    return dict(presets[chosen].values)
+
+
+def matches_preset(values: Mapping[str, Any], preset: Preset) -> bool:
+    """True when every value the preset sets is still what the preset says."""
+    for key, wanted in preset.values.items():
+        have = values.get(key)
+        if isinstance(wanted, float) or isinstance(have, float):
+            try:
+                if abs(float(have) - float(wanted)) > 1e-6:
+                    return False
+            except (TypeError, ValueError):
+                return False
+        elif isinstance(wanted, str) and isinstance(have, str) and key == "background_color":
+            if have.upper() != wanted.upper():
+                return False
+        elif have != wanted:
+            return False
+    return True
+
+
+def effective_preset(chosen: str, values: Mapping[str, Any], presets: Mapping[str, Preset]) -> str:
+    """The preset id to show: the chosen one while its values hold, else 'custom'."""
+    if chosen in presets and matches_preset(values, presets[chosen]):
+        return chosen
+    return CUSTOM_PRESET

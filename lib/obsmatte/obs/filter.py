@@ -1,0 +1,360 @@
+"""One "AI Background Matting" filter instance: settings in, frames to the worker, masks to the GPU.
+
+The graphics thread never waits for inference: video_render posts the newest small frame to the worker
+and draws with the newest mask it has. Whatever goes wrong (missing model, failing device, zero-size
+source, shader error) the video passes through unchanged and the reason goes to the status line and,
+once per distinct message, to the OBS log.
+
+Threads: create/update/get_properties come from the UI or obs-websocket threads, video_tick/video_render
+from the graphics thread, destroy from the destruction thread. Nothing here writes the source's
+obs_data from the render/tick path: obs_data is not thread-safe and obs-websocket reads it on its own
+thread. The status therefore lives in the properties dialog (built fresh by get_properties), in the OBS
+log (problems, once each) and in the optional OBSMATTE_STATS_FILE json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections import deque
+
+from .. import paths
+from ..settings import MatteSettings
+from . import libobs as L
+from . import properties
+from .convert import CUSTOM_PRESET, PRESET_KEY, effective_preset, preset_values_to_write, settings_from_values
+from .graphics import FilterGraphics
+
+EFFECT_PATH = str(paths.EFFECTS_DIR / "matte.effect")
+STEPS = ("small_render", "stage", "map_copy", "upload", "refine", "main_draw", "total")
+STATUS_EVERY_S = 1.0
+STATS_EVERY_S = 1.0
+UNSAFE_IN_FILE_NAME = str.maketrans({c: "_" for c in '/\\:*?"<>|'})
+
+
+def _worker_class():
+    """MattingWorker, or a message naming what to install (numpy/onnxruntime/cv2 missing)."""
+    try:
+        from ..worker import MattingWorker
+        return MattingWorker, None
+    except ImportError as e:
+        return None, (f"missing Python package ({e.name or e}): install numpy, onnxruntime and "
+                      f"opencv-python into the Python OBS uses")
+
+
+class StepTimes:
+    """Graphics-thread milliseconds per step over the last few hundred frames."""
+
+    def __init__(self, keep: int = 600):
+        self.samples = {k: deque(maxlen=keep) for k in STEPS}
+
+    def add(self, **ms: float) -> None:
+        for k, v in ms.items():
+            self.samples[k].append(v)
+
+    def summary(self) -> dict:
+        out = {}
+        for k, values in self.samples.items():
+            if values:
+                s = sorted(values)
+                out[k] = {"median": s[len(s) // 2], "p99": s[min(len(s) - 1, int(len(s) * 0.99))], "n": len(s)}
+        return out
+
+
+class MattingFilter:
+    def __init__(self, settings_data: int, source: int):
+        self.source = source
+        self.name = "?"
+        self.settings = MatteSettings()
+        self.preset = CUSTOM_PRESET
+        self.settings_problems: list[str] = []
+        self.gfx = FilterGraphics(EFFECT_PATH)
+        self.frame_id = 0
+        self.source_size = (0, 0)
+        self.error: str | None = None  # the filter's own (not the worker's) reason for passthrough
+        self.logged: set[str] = set()
+        self.times = StepTimes()
+        self.parent_name = ""
+        self.status_due = 0.0
+        self.stats_due = 0.0
+        self.stats_file = os.environ.get("OBSMATTE_STATS_FILE", "")
+        self.destroyed = False
+        self.refined_key = None
+        self.refined_alpha = 0
+        self.blurred_bg = 0
+        self.worker = None
+        self.worker_error: str | None = None
+        raw = L.obs_source_get_name(source)
+        self.name = raw.decode("utf-8", "replace") if raw else "?"
+        self.update(settings_data, first=True)
+        worker_class, self.worker_error = _worker_class()
+        if worker_class is not None:
+            self.worker = worker_class(self.settings, name=f"obsmatte-worker[{self.name}]").start()
+        else:
+            self.log_once(L.LOG_ERROR, self.worker_error)
+
+    # ------------------------------------------------------------------------------- messages
+    def log_once(self, level: int, message: str) -> None:
+        if message and message not in self.logged:
+            self.logged.add(message)
+            L.log(level, f"'{self.name}': {message}")
+
+    def problem(self) -> str | None:
+        """Why the video is passed through right now, or None."""
+        if self.worker_error:
+            return self.worker_error
+        if self.gfx.effect_error:
+            return self.gfx.effect_error
+        if self.worker is not None and self.worker.error:
+            return self.worker.error
+        return self.error
+
+    def status_text(self) -> str:
+        problem = self.problem()
+        if problem:
+            return f"Error: {problem} — passing video through"
+        text = self.worker.status_text() if self.worker is not None else "starting…"
+        if self.settings_problems:
+            text += " · " + self.settings_problems[0]
+        return text
+
+    # ------------------------------------------------------------------------------- settings
+    def update(self, data: int, first: bool = False) -> None:
+        values = properties.read_values(data)
+        presets = properties.presets_or_empty()
+        chosen = values.get(PRESET_KEY, CUSTOM_PRESET)
+        # a newly chosen preset (dialog or obs-websocket) writes its values; on creation the stored
+        # values are the user's and win
+        to_write = {} if first else preset_values_to_write(chosen, self.preset, presets)
+        if to_write:
+            properties.write_values(data, to_write)
+            values.update(to_write)
+        shown = effective_preset(chosen, values, presets)
+        if shown != chosen:
+            properties.write_values(data, {PRESET_KEY: shown})
+        self.preset = shown
+        settings, self.settings_problems = settings_from_values(values)
+        for p in self.settings_problems:
+            self.log_once(L.LOG_WARNING, p)
+        self.settings = settings
+        if self.worker is not None:
+            self.worker.update(settings)
+
+    # --------------------------------------------------------------------------------- render
+    def video_tick(self, seconds: float) -> None:
+        """Graphics thread, under the instance's render lock (see registration): the parent is valid."""
+        now = time.perf_counter()
+        if now >= self.status_due:
+            self.status_due = now + STATUS_EVERY_S
+            self.report_problem()
+        if self.stats_file and now >= self.stats_due:
+            self.stats_due = now + STATS_EVERY_S
+            parent = L.obs_filter_get_parent(self.source)
+            raw = L.obs_source_get_name(parent) if parent else None
+            self.parent_name = raw.decode("utf-8", "replace") if raw else self.parent_name
+            self.write_stats()
+
+    def report_problem(self) -> None:
+        """A reason for passthrough goes to the OBS log once (the dialog shows it via get_properties)."""
+        problem = self.problem()
+        if problem:
+            self.log_once(L.LOG_WARNING, f"{problem} — passing video through")
+
+    def source_is_leaving(self) -> bool:
+        """True when OBS is removing this filter's source (exit, scene collection switch) or the filter.
+        Call with the instance's render lock held (the parent pointer must not change meanwhile)."""
+        parent = L.obs_filter_get_parent(self.source)
+        return not parent or bool(L.obs_source_removed(parent)) or bool(L.obs_source_removed(self.source))
+
+    def describe(self) -> str:
+        """'<filter>' on '<source>' and the libobs flags that decide whether it is leaving (for the log)."""
+        parent = L.obs_filter_get_parent(self.source)
+        raw = L.obs_source_get_name(parent) if parent else None
+        where = raw.decode("utf-8", "replace") if raw else "no source"
+        return (f"'{self.name}' on '{where}' (source removed: {bool(parent) and bool(L.obs_source_removed(parent))}, "
+                f"filter removed: {bool(L.obs_source_removed(self.source))})")
+
+    def stop_worker(self, timeout: float) -> None:
+        """Stop inference now (exit): the video passes through until destroy frees the GPU objects."""
+        worker = self.worker
+        if worker is not None and not worker.stop(timeout=timeout):
+            from .registration import registry
+            registry().lingering.append(worker)  # stopped again, bounded, when Python finalises
+            L.log(L.LOG_WARNING, f"'{self.name}': worker did not stop within {timeout} s; left to finish")
+
+    def write_stats(self) -> None:
+        stats = {"name": self.name, "source": self.parent_name, "time": time.time(),
+                 "graphics_ms": self.times.summary(), "status": self.status_text(), "problem": self.problem()}
+        if self.worker is not None:
+            s = self.worker.stats()
+            stats.update(masks_per_second=s.masks_per_second, inference_ms=s.inference_ms,
+                         mask_age_ms=s.mask_age_ms, latency_ms=s.latency_ms, device=s.device, error=s.error)
+        # one file per filter: <OBSMATTE_STATS_FILE>.<source>.<filter>.json (names made file-safe)
+        names = f"{self.parent_name}.{self.name}".translate(UNSAFE_IN_FILE_NAME)
+        path = f"{self.stats_file}.{names}.json"
+        try:
+            with open(path + ".tmp", "w", encoding="utf-8") as f:
+                json.dump(stats, f)
+            os.replace(path + ".tmp", path)
+        except OSError as e:
+            self.log_once(L.LOG_WARNING, f"cannot write stats file {path}: {e}")
+
+    def small_size(self, w: int, h: int) -> tuple[int, int]:
+        side = max(16, min(int(self.settings.inference_size), max(w, h)))
+        if w >= h:
+            return side, max(1, round(side * h / w))
+        return max(1, round(side * w / h)), side
+
+    def video_render(self) -> None:
+        t0 = time.perf_counter()
+        source = self.source
+        target = L.obs_filter_get_target(source)
+        parent = L.obs_filter_get_parent(source)
+        if not target or not parent or self.worker is None or not self.gfx.ensure_effect():
+            L.obs_source_skip_video_filter(source)
+            return
+        w, h = L.obs_source_get_base_width(target), L.obs_source_get_base_height(target)
+        if w == 0 or h == 0:
+            L.obs_source_skip_video_filter(source)
+            return
+        gfx = self.gfx
+        worker = self.worker
+        pacer = gfx.pacer
+        if (w, h) != self.source_size:
+            if self.source_size != (0, 0):
+                gfx.free_size_dependent()
+                gfx.forget_mask()
+                self.refined_key = None
+                worker.reset()
+            self.source_size = (w, h)
+        s = self.settings
+        mode = s.background
+        pacer.frame(t0)
+        self.frame_id += 1
+        result = worker.latest()
+        if worker.error:
+            result = None
+
+        # Order matters on llvmpipe: reading a texture back or uploading one makes it finish the
+        # rendering queued so far, there and then. So the readback and the upload come first, while
+        # little is queued, and the small copy for the model is drawn last and read back on the NEXT
+        # frame, after OBS's own end-of-frame flush has rendered it.
+
+        # 1. the model's input: the copy staged on the previous frame goes to the worker
+        staged = gfx.read_staged()
+        if staged is not None:
+            worker.submit(staged.pixels, staged.frame_id, staged.timestamp)
+            gfx.remember_posted(staged)  # the guide of the mask that will come from it
+            pacer.posted(staged.frame_id, t0)
+        if gfx.to_stage is not None:
+            gfx.stage_rendered()  # last frame's copy: rendered by now, so this is a plain copy
+        t1 = time.perf_counter()
+
+        # 2. libobs draws the parent straight through our effect (no intermediate texture) when it can;
+        # such parents render sRGB-aware, i.e. in linear light; otherwise it follows linear_srgb
+        flags = L.obs_source_get_output_flags(parent)
+        direct = not s.sync_video and target == parent and bool(flags & L.OBS_SOURCE_SRGB) \
+            and not flags & (L.OBS_SOURCE_CUSTOM_DRAW | L.OBS_SOURCE_ASYNC)
+        linear = direct or bool(L.gs_get_linear_srgb())
+
+        # 3. a new mask: refined on the CPU at the mask's size with the frame it came from as the guide,
+        # on a helper thread (refine_thread); the result is uploaded as one small texture a frame later.
+        # Nothing to do while the mask and the knobs stay the same.
+        refiner = gfx.refiner
+        if result is not None:
+            pacer.observe(result.seq, result.frame_id, result.produced_at)
+            guided = s.feather_mode == "guided"
+            key = (result.seq, s.erode, s.feather, guided, linear, w, h)
+            if key != self.refined_key:
+                self.refined_key = key
+                refiner.post(key, result.mask, gfx.frame_for(result.frame_id), s.erode, s.feather, guided, w,
+                             linear)
+        done = refiner.take()
+        if done is not None and done[0][5:] == (w, h):
+            gfx.upload_refined(done[1])
+        if refiner.error:
+            self.log_once(L.LOG_WARNING, refiner.error)
+        t2 = time.perf_counter()
+
+        ready = result is not None and bool(gfx.refined_tex)
+
+        # 4. the background. Blur reads the small copy drawn on the previous frame (already rendered:
+        # reading this frame's would make llvmpipe finish it right here); one frame older is invisible
+        # in a blurred background
+        bg, bg_scale = 0, (1.0, 1.0)
+        if not ready:
+            pass
+        elif mode == "blur":
+            if not gfx.small_valid:
+                gfx.render_small(target, parent, w, h, *self.small_size(w, h))
+            bg = gfx.blur_background(s.blur_strength, linear, w)
+            if not bg:
+                mode = "color"
+        elif mode == "image":
+            bg, why = gfx.background_image(s.background_image)
+            if why:
+                self.log_once(L.LOG_WARNING, why + "; using the background colour")
+                mode = "color"
+            else:
+                iw, ih = gfx.bg_image_size
+                scale = (max if s.image_fit == "fill" else min)(w / iw, h / ih)
+                bg_scale = (w / (iw * scale), h / (ih * scale))
+        technique = gfx.technique(mode)
+        t3 = time.perf_counter()
+
+        # 5. this frame's small copy: for the model only on frames the worker will take (stage_pacer),
+        # and every frame in blur mode (the blurred background follows the video)
+        stage_now = pacer.should_stage(t0, result.frame_id if result is not None else None,
+                                       s.max_masks_per_second, frames_to_post=2)
+        small = 0
+        sw, sh = self.small_size(w, h)
+        if stage_now or mode == "blur":
+            small = gfx.render_small(target, parent, w, h, sw, sh)
+        if stage_now and small:
+            gfx.to_stage = (self.frame_id, t0)  # staged next frame, posted the frame after
+            pacer.staged(t0)
+        t4 = time.perf_counter()
+        if not ready:  # no mask yet (model loading) or a failing worker: the video passes through
+            if s.sync_video:
+                gfx.drop_ring()
+            L.obs_source_skip_video_filter(source)
+            return
+
+        # 6. the one full-size pass
+        if s.sync_video:
+            gfx.ring_push(target, parent, w, h, t0)
+            frame_tex = gfx.ring_pick(result.timestamp)
+            if frame_tex:
+                gfx.set_draw_params(s.color_rgb, bool(L.gs_get_linear_srgb()), bg, bg_scale)
+                gfx.draw_texture(frame_tex, w, h, technique)
+            else:
+                L.obs_source_skip_video_filter(source)
+        else:
+            if gfx.ring:
+                gfx.drop_ring()
+            if L.obs_source_process_filter_begin(source, L.GS_RGBA, L.OBS_ALLOW_DIRECT_RENDERING):
+                gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale)
+                L.obs_source_process_filter_tech_end(source, gfx.effect, w, h, technique)
+        t5 = time.perf_counter()
+        ms = 1e3
+        # steps: stage = post the copy staged last frame and stage the one drawn last frame (map_copy is
+        # inside it); upload = hand a new mask to the refine thread, upload its last result; refine = background
+        self.times.add(stage=(t1 - t0) * ms, map_copy=0.0, upload=(t2 - t1) * ms, refine=(t3 - t2) * ms,
+                       small_render=(t4 - t3) * ms, main_draw=(t5 - t4) * ms, total=(t5 - t0) * ms)
+
+    # -------------------------------------------------------------------------------- destroy
+    def destroy(self) -> None:
+        """Stop the worker, then free GPU objects inside the graphics context. Safe to call twice."""
+        if self.destroyed:
+            return
+        self.destroyed = True
+        # join with the GIL released (Thread.join); libobs guarantees no render/tick of this instance now
+        self.stop_worker(2.0)
+        L.obs_enter_graphics()  # CDLL: waits for the graphics thread without holding the GIL
+        try:
+            self.gfx.destroy()
+        except Exception:
+            L.log(L.LOG_ERROR, "freeing graphics failed: " + traceback.format_exc(limit=3))
+        finally:
+            L.obs_leave_graphics()

@@ -1,0 +1,286 @@
+"""Run the real OBS Studio headless (Xvfb + llvmpipe) with a generated config, for tests and benchmarks.
+
+Plain Python (does not load libobs). Everything OBS writes goes to a private XDG_CONFIG_HOME; Xvfb and
+OBS are started by pid and always stopped by pid (SIGINT, wait, then SIGKILL).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import paths
+
+COLLECTION = PROFILE = "Matting"
+SCENE = "Scene"
+OBS_29_0_2 = (29 << 24) | (0 << 16) | 2  # global.ini LastVersion: suppresses the first-run wizard
+
+
+@dataclass
+class SourceSpec:
+    name: str
+    kind: str  # image_source | ffmpeg_source | ...
+    settings: dict
+    filters: list[dict] = field(default_factory=list)  # [{"id":..., "name":..., "settings":...}]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def venv_site_packages() -> Path:
+    return paths.ROOT / ".venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+
+
+def write_collection(config_home: Path, name: str, sources: list[SourceSpec], script: Path | None) -> None:
+    """basic/scenes/<name>.json: one scene holding every source, the script loaded with the collection."""
+    items = [{"name": s.name, "id": i + 1, "visible": True, "locked": False, "rot": 0.0,
+              "pos": {"x": 0.0, "y": 0.0}, "scale": {"x": 1.0, "y": 1.0}, "align": 5, "bounds_type": 0,
+              "bounds_align": 0, "bounds": {"x": 0.0, "y": 0.0}, "crop_left": 0, "crop_top": 0,
+              "crop_right": 0, "crop_bottom": 0, "scale_filter": "disable", "blend_method": "default",
+              "blend_type": "normal"} for i, s in enumerate(sources)]
+    scene_sources = [{"id": "scene", "versioned_id": "scene", "name": SCENE, "enabled": True, "flags": 0,
+                      "settings": {"id_counter": len(items), "custom_size": False, "items": items},
+                      "filters": []}]
+    for s in sources:
+        scene_sources.append({
+            "id": s.kind, "versioned_id": s.kind, "name": s.name, "enabled": True, "flags": 0,
+            "settings": s.settings,
+            "filters": [{"id": f["id"], "versioned_id": f["id"], "name": f["name"], "enabled": True,
+                         "settings": f.get("settings", {})} for f in s.filters]})
+    collection = {
+        "name": name, "current_scene": SCENE, "current_program_scene": SCENE,
+        "scene_order": [{"name": SCENE}], "current_transition": "Fade", "transition_duration": 300,
+        "transitions": [], "groups": [], "quick_transitions": [], "saved_projectors": [],
+        "preview_locked": False, "scaling_enabled": False, "sources": scene_sources,
+        "modules": {"scripts-tool": [{"path": str(script), "settings": {}}] if script else []},
+    }
+    folder = config_home / "obs-studio" / "basic" / "scenes"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(collection, indent=1))
+
+
+def write_config(config_home: Path, sources: list[SourceSpec], script: Path | None, port: int,
+                 size: tuple[int, int] = (1280, 720), fps: int = 30,
+                 extra_collections: dict[str, list[SourceSpec]] | None = None) -> None:
+    """The profile, global.ini and the collection OBS starts with (plus others to switch to)."""
+    root = config_home / "obs-studio"
+    (root / "basic" / "profiles" / PROFILE).mkdir(parents=True, exist_ok=True)
+    (root / "basic" / "scenes").mkdir(parents=True, exist_ok=True)
+    (root / "global.ini").write_text(f"""[General]
+FirstRun=true
+LastVersion={OBS_29_0_2}
+Pre19Defaults=false
+Pre21Defaults=false
+Pre23Defaults=false
+Pre24.1Defaults=false
+EnableAutoUpdates=false
+ConfirmOnExit=false
+
+[Basic]
+Profile={PROFILE}
+ProfileDir={PROFILE}
+SceneCollection={COLLECTION}
+SceneCollectionFile={COLLECTION}
+ConfigOnNewProfile=false
+
+[BasicWindow]
+SysTrayEnabled=false
+SysTrayWhenStarted=false
+ShowTransitions=false
+
+[OBSWebSocket]
+FirstLoad=false
+ServerEnabled=true
+ServerPort={port}
+AlertsEnabled=false
+AuthRequired=false
+ServerPassword=
+""")
+    (root / "basic" / "profiles" / PROFILE / "basic.ini").write_text(f"""[General]
+Name={PROFILE}
+
+[Video]
+BaseCX={size[0]}
+BaseCY={size[1]}
+OutputCX={size[0]}
+OutputCY={size[1]}
+FPSType=1
+FPSInt={fps}
+ScaleType=bicubic
+ColorFormat=NV12
+ColorSpace=709
+ColorRange=Partial
+
+[Output]
+Mode=Simple
+
+[Audio]
+SampleRate=48000
+ChannelSetup=Stereo
+""")
+    write_collection(config_home, COLLECTION, sources, script)
+    for name, extra in (extra_collections or {}).items():
+        write_collection(config_home, name, extra, script)
+
+
+# debug switch: set to 1 to let a crashing OBS leave a core file in its workdir, and to save every
+# thread's backtrace (gdb) to hang_backtrace.txt when OBS does not exit on SIGINT
+CORE_DUMP_ENV = "OBSMATTE_OBS_CORE_DUMPS"
+
+
+def _allow_core_dump() -> None:
+    """Runs in the child before exec: a crash writes a core file (with core_pattern 'core': into the
+    workdir, OBS's cwd). Read it with `gdb -batch -ex "thread apply all bt" $(which obs) core`."""
+    import resource  # POSIX only, like Xvfb
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def _free_display() -> int:
+    for n in range(90, 200):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            return n
+    raise RuntimeError("no free X display number")
+
+
+def dump_threads(pid: int, out: Path) -> None:
+    """Debug: every thread's backtrace of a hung process (gdb attaches, prints, detaches)."""
+    try:
+        with open(out, "wb") as f:
+            subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "set pagination off",
+                            "-ex", "thread apply all bt 30"], stdout=f, stderr=subprocess.STDOUT, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
+def _stop(proc: subprocess.Popen | None, first_signal: int, wait_s: float,
+          hang_dump: Path | None = None) -> int | None:
+    """Signal a process we started, wait, then SIGKILL. Returns its exit code (negative = signal)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            proc.send_signal(first_signal)
+        except ProcessLookupError:
+            pass
+        try:
+            return proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            if hang_dump is not None:
+                dump_threads(proc.pid, hang_dump)
+            proc.kill()
+            return proc.wait(10)
+    return proc.returncode
+
+
+class HeadlessObs:
+    """Xvfb + OBS with a generated config. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, workdir: Path, sources: list[SourceSpec], script: Path | None = None,
+                 extra_env: dict | None = None, size: tuple[int, int] = (1280, 720), fps: int = 30,
+                 extra_collections: dict[str, list[SourceSpec]] | None = None):
+        self.workdir = Path(workdir)
+        self.sources, self.script, self.size, self.fps = sources, script, size, fps
+        self.extra_env = extra_env or {}
+        self.extra_collections = extra_collections or {}
+        self.port = free_port()
+        self.config_home = self.workdir / "config"
+        self.xvfb: subprocess.Popen | None = None
+        self.obs: subprocess.Popen | None = None
+        self.exit_code: int | None = None
+        self.killed = False
+
+    def env(self, display: int) -> dict:
+        runtime = self.workdir / "xdg-runtime"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        # opencv-python points Qt at its own plugins when imported in this process; OBS must not see that
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QT_") and k != "PYTHONPATH"}
+        env.update(DISPLAY=f":{display}", XDG_CONFIG_HOME=str(self.config_home),
+                   XDG_RUNTIME_DIR=str(runtime), LIBGL_ALWAYS_SOFTWARE="1", QT_QPA_PLATFORM="xcb",
+                   PYTHONPATH=str(venv_site_packages()), PYTHONUNBUFFERED="1")
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 60.0) -> "HeadlessObs":
+        write_config(self.config_home, self.sources, self.script, self.port, self.size, self.fps,
+                     self.extra_collections)
+        display = _free_display()
+        w, h = self.size
+        self.xvfb = subprocess.Popen(["Xvfb", f":{display}", "-screen", "0", f"{w}x{h}x24", "-nolisten", "tcp"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{display}").exists():
+            if time.monotonic() > deadline or self.xvfb.poll() is not None:
+                self.stop()
+                raise RuntimeError("Xvfb did not start")
+            time.sleep(0.05)
+        self.display = display
+        self.stdout = open(self.workdir / "obs_stdout.txt", "wb")
+        self.obs = subprocess.Popen(["obs", "--multi", "--collection", COLLECTION, "--profile", PROFILE,
+                                     "--scene", SCENE], env=self.env(display), cwd=str(self.workdir),
+                                    stdout=self.stdout, stderr=subprocess.STDOUT,
+                                    preexec_fn=_allow_core_dump if os.environ.get(CORE_DUMP_ENV) else None)
+        try:
+            self.wait_for_websocket(timeout)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def client(self, timeout: float = 10.0):
+        import obsws_python as obsws
+        return obsws.ReqClient(host="127.0.0.1", port=self.port, password="", timeout=timeout)
+
+    def wait_for_websocket(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.obs.poll() is not None:
+                raise RuntimeError(f"OBS exited during startup with code {self.obs.returncode}; see {self.log_path()}")
+            try:
+                c = self.client(timeout=2)
+                c.get_version()
+                c.disconnect()
+                return
+            except Exception as e:  # not listening yet
+                last = e
+                time.sleep(0.3)
+        raise RuntimeError(f"obs-websocket did not answer within {timeout} s ({last!r})")
+
+    def alive(self) -> bool:
+        return self.obs is not None and self.obs.poll() is None
+
+    def stop(self, wait_s: float = 30.0) -> int | None:
+        """SIGINT OBS (its clean shutdown), SIGKILL if it hangs; then Xvfb. Returns OBS's exit code."""
+        if self.obs is not None and self.exit_code is None:
+            running = self.obs.poll() is None
+            dump = self.workdir / "hang_backtrace.txt" if os.environ.get(CORE_DUMP_ENV) else None
+            self.exit_code = _stop(self.obs, signal.SIGINT, wait_s, dump)
+            self.killed = running and self.exit_code == -signal.SIGKILL
+        _stop(self.xvfb, signal.SIGTERM, 5)
+        self.xvfb = None
+        if getattr(self, "stdout", None):
+            self.stdout.close()
+        return self.exit_code
+
+    def log_path(self) -> Path | None:
+        logs = sorted((self.config_home / "obs-studio" / "logs").glob("*.txt"), key=lambda p: p.stat().st_mtime)
+        return logs[-1] if logs else None
+
+    def log_text(self) -> str:
+        p = self.log_path()
+        return p.read_text(errors="replace") if p else ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

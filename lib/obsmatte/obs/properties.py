@@ -1,0 +1,224 @@
+"""The filter's settings in OBS: defaults, the properties dialog, reading/writing obs_data.
+
+Everything is generated from the schema (obsmatte.settings.FIELDS), so the dialog, the presets and the
+command line cannot drift apart. Settings keys in OBS are the schema keys plus "preset". The status
+line is not a setting: it is built into the dialog each time OBS asks for the properties (the filter
+never writes obs_data from its render thread), and "Refresh status" asks OBS to rebuild the dialog.
+"""
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from .. import paths
+from ..presets import Preset, load_presets
+from ..settings import FIELDS, FIELDS_BY_KEY, Field
+from . import libobs as L
+from .convert import CUSTOM_PRESET, PRESET_KEY, color_from_obs, color_to_obs
+
+GROUPS = (("model", "Model"), ("mask", "Mask"), ("background", "Background"), ("timing", "Timing"))
+CHOICE_LABELS = {
+    "transparent": "Transparent", "color": "Colour", "blur": "Blur", "image": "Image",
+    "fill": "Fill (crop)", "fit": "Fit (letterbox)", "guided": "Guided (follows the frame's edges)",
+    "blur_mode": "Blur", "auto": "Auto", "cpu": "CPU", "cuda": "CUDA (NVIDIA)", "tensorrt": "TensorRT (NVIDIA)",
+    "directml": "DirectML (Windows GPU)", "coreml": "CoreML (Apple)",
+}
+# Which background-only fields show for which background choice.
+SHOWN_FOR_BACKGROUND = {"background_color": ("color", "image"), "blur_strength": ("blur",),
+                        "background_image": ("image",), "image_fit": ("image",)}
+STATUS_PROPERTY = "status_info"  # no setting of that name exists, so the dialog shows our text
+REFRESH_PROPERTY = "refresh_status"
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tga *.gif);;All files (*.*)"
+
+
+def _b(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+def presets_or_empty(errors: list | None = None) -> dict[str, Preset]:
+    try:
+        return load_presets(errors=errors if errors is not None else [])
+    except Exception:  # a broken preset folder must not break the dialog
+        return {}
+
+
+# ------------------------------------------------------------------------------------------ obs_data
+def set_defaults(data: int) -> None:
+    for f in FIELDS:
+        key = _b(f.key)
+        if f.kind == "float":
+            L.obs_data_set_default_double(data, key, float(f.default))
+        elif f.kind == "int":
+            L.obs_data_set_default_int(data, key, int(f.default))
+        elif f.kind == "bool":
+            L.obs_data_set_default_bool(data, key, bool(f.default))
+        elif f.kind == "color":
+            L.obs_data_set_default_int(data, key, color_to_obs(f.default))
+        else:
+            L.obs_data_set_default_string(data, key, _b(str(f.default)))
+    L.obs_data_set_default_string(data, _b(PRESET_KEY), _b(CUSTOM_PRESET))
+
+
+def read_values(data: int) -> dict[str, Any]:
+    """Every schema value plus the preset choice, in schema types (colour as '#RRGGBB')."""
+    out: dict[str, Any] = {}
+    for f in FIELDS:
+        key = _b(f.key)
+        if f.kind == "float":
+            out[f.key] = float(L.obs_data_get_double(data, key))
+        elif f.kind == "int":
+            out[f.key] = int(L.obs_data_get_int(data, key))
+        elif f.kind == "bool":
+            out[f.key] = bool(L.obs_data_get_bool(data, key))
+        elif f.kind == "color":
+            out[f.key] = color_from_obs(L.obs_data_get_int(data, key))
+        else:
+            raw = L.obs_data_get_string(data, key)
+            out[f.key] = raw.decode("utf-8", "replace") if raw else ""
+    raw = L.obs_data_get_string(data, _b(PRESET_KEY))
+    out[PRESET_KEY] = raw.decode("utf-8", "replace") if raw else CUSTOM_PRESET
+    return out
+
+
+def write_values(data: int, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        f = FIELDS_BY_KEY.get(key)
+        k = _b(key)
+        if f is None or f.kind in ("str", "choice", "path"):
+            L.obs_data_set_string(data, k, _b(str(value)))
+        elif f.kind == "float":
+            L.obs_data_set_double(data, k, float(value))
+        elif f.kind == "int":
+            L.obs_data_set_int(data, k, int(value))
+        elif f.kind == "bool":
+            L.obs_data_set_bool(data, k, bool(value))
+        elif f.kind == "color":
+            L.obs_data_set_int(data, k, color_to_obs(value))
+
+
+# ---------------------------------------------------------------------------------------- properties
+def _on_preset_chosen(_priv, _props, _prop, data) -> bool:
+    """Choosing a preset writes its values into the settings; True makes OBS redraw the dialog."""
+    try:
+        raw = L.obs_data_get_string(data, _b(PRESET_KEY))
+        chosen = raw.decode() if raw else CUSTOM_PRESET
+        preset = presets_or_empty().get(chosen)
+        if preset is not None:
+            write_values(data, preset.values)
+        return True
+    except Exception:
+        L.log(L.LOG_WARNING, "preset callback failed: " + traceback.format_exc(limit=3))
+        return False
+
+
+def _on_background_chosen(_priv, props, _prop, data) -> bool:
+    try:
+        raw = L.obs_data_get_string(data, b"background")
+        background = raw.decode() if raw else "transparent"
+        for key, shown_for in SHOWN_FOR_BACKGROUND.items():
+            p = L.obs_properties_get(props, _b(key))
+            if p:
+                L.obs_property_set_visible(p, background in shown_for)
+        return True
+    except Exception:
+        L.log(L.LOG_WARNING, "background callback failed: " + traceback.format_exc(limit=3))
+        return False
+
+
+def _on_refresh_status(_props, _prop, _data) -> bool:
+    """True makes OBS rebuild the dialog, i.e. call get_properties, which reads the status afresh."""
+    return True
+
+
+# libobs keeps these function pointers for as long as a dialog lives: module-level, never collected
+# (the registration module also pins this module for the whole process).
+PRESET_CALLBACK = L.MODIFIED_CALLBACK(_on_preset_chosen)
+BACKGROUND_CALLBACK = L.MODIFIED_CALLBACK(_on_background_chosen)
+REFRESH_CALLBACK = L.BUTTON_CALLBACK(_on_refresh_status)
+
+
+def _model_list(group: int, f: Field) -> None:
+    from ..models import load_manifest  # imported late: a broken manifest only empties the list
+    p = L.obs_properties_add_list(group, _b(f.key), _b(f.label), L.OBS_COMBO_TYPE_LIST,
+                                  L.OBS_COMBO_FORMAT_STRING)
+    try:
+        specs = load_manifest()
+    except Exception as e:
+        L.obs_property_list_add_string(p, _b(f"(model list unavailable: {e})"), _b(str(f.default)))
+        return
+    search = paths.model_search_dirs()
+    for spec in specs.values():
+        missing = spec.find_file(search) is None
+        label = spec.name + ("  (not installed)" if missing else "")
+        L.obs_property_list_add_string(p, _b(label), _b(spec.id))
+
+
+def _device_list(group: int, f: Field) -> None:
+    p = L.obs_properties_add_list(group, _b(f.key), _b(f.label), L.OBS_COMBO_TYPE_LIST,
+                                  L.OBS_COMBO_FORMAT_STRING)
+    try:
+        from ..runtime import available_devices
+        devices = available_devices()
+    except Exception:
+        devices = ["cpu"]
+    for d in ["auto"] + [d for d in devices if d != "auto"]:
+        L.obs_property_list_add_string(p, _b(CHOICE_LABELS.get(d, d)), _b(d))
+
+
+def _add_field(group: int, f: Field) -> int:
+    key, label = _b(f.key), _b(f.label)
+    if f.key == "model":
+        _model_list(group, f)
+        return 0
+    if f.key == "device":
+        _device_list(group, f)
+        return 0
+    if f.kind == "float":
+        return L.obs_properties_add_float_slider(group, key, label, f.minimum, f.maximum, f.step)
+    if f.kind == "int":
+        return L.obs_properties_add_int_slider(group, key, label, int(f.minimum), int(f.maximum), int(f.step))
+    if f.kind == "bool":
+        return L.obs_properties_add_bool(group, key, label)
+    if f.kind == "color":
+        return L.obs_properties_add_color(group, key, label)
+    if f.kind == "path":
+        return L.obs_properties_add_path(group, key, label, L.OBS_PATH_FILE, _b(IMAGE_FILTER), None)
+    if f.kind == "choice":
+        p = L.obs_properties_add_list(group, key, label, L.OBS_COMBO_TYPE_LIST, L.OBS_COMBO_FORMAT_STRING)
+        for choice in f.choices:
+            shown = CHOICE_LABELS.get("blur_mode" if f.key == "feather_mode" and choice == "blur" else choice,
+                                      choice)
+            L.obs_property_list_add_string(p, _b(shown), _b(choice))
+        if f.key == "background":
+            L.obs_property_set_modified_callback2(p, BACKGROUND_CALLBACK, None)
+        return p
+    return L.obs_properties_add_text(group, key, label, L.OBS_TEXT_DEFAULT)
+
+
+def build_properties(status: str, is_error: bool) -> int:
+    """A fresh obs_properties_t*; ownership passes to OBS."""
+    props = L.obs_properties_create()
+    st = L.obs_properties_add_text(props, _b(STATUS_PROPERTY), b"Status", L.OBS_TEXT_INFO)
+    L.obs_property_text_set_info_type(st, L.OBS_TEXT_INFO_ERROR if is_error else L.OBS_TEXT_INFO_NORMAL)
+    L.obs_property_set_long_description(st, _b(status or "not rendering yet"))
+    L.obs_properties_add_button(props, _b(REFRESH_PROPERTY), b"Refresh status", REFRESH_CALLBACK)
+
+    preset_list = L.obs_properties_add_list(props, _b(PRESET_KEY), b"Preset", L.OBS_COMBO_TYPE_LIST,
+                                            L.OBS_COMBO_FORMAT_STRING)
+    for preset_id, preset in presets_or_empty().items():
+        L.obs_property_list_add_string(preset_list, _b(preset.name), _b(preset_id))
+    L.obs_property_list_add_string(preset_list, b"Custom", _b(CUSTOM_PRESET))
+    L.obs_property_set_long_description(
+        preset_list, b"Sets the sliders below for a kind of scene; moving a slider afterwards makes it Custom.")
+    L.obs_property_set_modified_callback2(preset_list, PRESET_CALLBACK, None)
+
+    for group_key, group_label in GROUPS:
+        group = L.obs_properties_create()
+        for f in FIELDS:
+            if f.group != group_key:
+                continue
+            p = _add_field(group, f)
+            if p:
+                L.obs_property_set_long_description(p, _b(f.help))
+        L.obs_properties_add_group(props, _b(group_key + "_group"), _b(group_label), L.OBS_GROUP_NORMAL, group)
+    return props

@@ -1,0 +1,1 @@
+"""Tests against the real OBS Studio (a package so its conftest does not shadow tests/conftest.py)."""

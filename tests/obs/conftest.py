@@ -1,0 +1,140 @@
+"""Real OBS Studio under Xvfb (llvmpipe) with the filter loaded from obs_matting.py.
+
+One OBS instance serves the module (`obs_session`); exit tests start their own short runs. OBS and Xvfb
+are started by pid and always stopped in teardown (SIGINT, wait, SIGKILL).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from obsmatte import paths
+from conftest import iou, need_shared  # tests/conftest.py (this folder is a package)
+
+FILTER_ID = "obs_matting_filter"
+PORTRAIT = "p_09ba26b4.jpg"  # 1920x1080: resized to the 1280x720 canvas
+VIDEO = "pose_1_576_30fps.mp4"
+INSTALLED_MODEL = "mp_selfie_segmentation_landscape_144x256.onnx"  # the default model's file
+
+logging.getLogger("obsws_python").setLevel(logging.CRITICAL)  # it logs every refused connection
+
+
+def _require_obs():
+    if shutil.which("obs") is None or shutil.which("Xvfb") is None:
+        pytest.skip("needs OBS Studio and Xvfb (apt-get install obs-studio obs-plugins xvfb)")
+
+
+@pytest.fixture(scope="session")
+def obs_assets(tmp_path_factory) -> dict:
+    """A 1280x720 real portrait, the eval video, and a models folder holding only the default model
+    (so another manifest model is genuinely 'not installed')."""
+    _require_obs()
+    image = need_shared("eval", "portraits", "image", PORTRAIT)
+    video = need_shared("eval", "video", VIDEO)
+    model = need_shared("models", INSTALLED_MODEL)
+    root = tmp_path_factory.mktemp("obs_assets")
+    rgb = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)
+    rgb = cv2.resize(rgb, (1280, 720), interpolation=cv2.INTER_AREA)
+    portrait = root / "portrait.png"
+    cv2.imwrite(str(portrait), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    models = root / "models"
+    models.mkdir()
+    (models / INSTALLED_MODEL).symlink_to(model)
+    return {"portrait": portrait, "portrait_rgb": rgb, "video": video, "models": models}
+
+
+def filter_entry(name: str = "Matting", **settings) -> dict:
+    return {"id": FILTER_ID, "name": name, "settings": {"preset": "custom", **settings}}
+
+
+def image_source(name: str, path: Path, filters: list[dict]):
+    from obsmatte.obs.headless import SourceSpec
+    return SourceSpec(name, "image_source", {"file": str(path), "unload": False}, filters)
+
+
+def media_source(name: str, path: Path, filters: list[dict]):
+    from obsmatte.obs.headless import SourceSpec
+    return SourceSpec(name, "ffmpeg_source", {"local_file": str(path), "is_local_file": True, "looping": True,
+                                               "restart_on_activate": True}, filters)
+
+
+OTHER_COLLECTION = "Other"
+
+
+def start_obs(workdir: Path, sources, assets: dict, extra_collections: dict | None = None):
+    """OBS with the script; the filter writes its figures to <workdir>/stats.<source>.<filter>.json."""
+    from obsmatte.obs.headless import HeadlessObs
+    env = {"OBSMATTE_MODEL_PATH": str(assets["models"]), "OBSMATTE_STATS_FILE": str(workdir / "stats")}
+    return HeadlessObs(workdir, sources, paths.ROOT / "obs_matting.py", env,
+                       extra_collections=extra_collections).start()
+
+
+def filter_stats(obs, source: str, name: str = "Matting") -> dict | None:
+    """The filter's last stats file (written once a second from its video_tick), or None."""
+    path = obs.workdir / f"stats.{source}.{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # not written yet, or replaced while reading
+        return None
+
+
+def masks_flowing(obs, source: str, name: str = "Matting"):
+    """The stats when the filter on `source` produces masks, else None (for wait_for)."""
+    stats = filter_stats(obs, source, name)
+    return stats if stats and stats.get("masks_per_second", 0) > 0 and not stats.get("problem") else None
+
+
+def our_failures(log: str) -> list[str]:
+    """Lines where a filter callback raised (registration logs '<callback> failed')."""
+    return [line for line in log.splitlines() if "[obs-matting]" in line and "failed" in line]
+
+
+@pytest.fixture(scope="module")
+def obs_session(tmp_path_factory, obs_assets):
+    """OBS with 'Portrait' (image) and 'Video' (media), the filter on each, transparent background, and
+    'Plain' (image, no filter) for churn; a second scene collection to switch to (script unload/load
+    with filters alive). Teardown fails the module if OBS does not exit cleanly."""
+    workdir = tmp_path_factory.mktemp("obs_session")
+    sources = [image_source("Portrait", obs_assets["portrait"], [filter_entry(background="transparent")]),
+               image_source("Plain", obs_assets["portrait"], []),
+               media_source("Video", obs_assets["video"], [filter_entry(background="transparent")])]
+    other = [image_source("Other", obs_assets["portrait"], [filter_entry(background="transparent")])]
+    obs = start_obs(workdir, sources, obs_assets, {OTHER_COLLECTION: other})
+    try:
+        client = obs.client(timeout=30)
+        yield obs, client
+    finally:
+        code = obs.stop()
+        print(f"OBS exit code {code}; log {obs.log_path()}")
+    log = obs.log_text()
+    assert code == 0 and not obs.killed, f"OBS did not exit cleanly (code {code}); log {obs.log_path()}"
+    assert "Number of memory leaks: 0" in log, f"leaks at exit; log {obs.log_path()}"
+    assert not our_failures(log), our_failures(log)[:3]
+
+
+def screenshot(client, source: str, size=(1280, 720)) -> np.ndarray:
+    """GetSourceScreenshot as RGBA uint8 at the source's size."""
+    r = client.get_source_screenshot(source, "png", size[0], size[1], -1)
+    data = base64.b64decode(r.image_data.split(",", 1)[1])
+    bgra = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert bgra is not None and bgra.ndim == 3 and bgra.shape[2] == 4, "screenshot is not an RGBA PNG"
+    return cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last is not None and last is not False:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")

@@ -1,0 +1,185 @@
+"""Benchmark the filter in the real OBS (headless, llvmpipe): prints figures, asserts nothing.
+
+One run of OBS per case, all on the same 1280x720 portrait image source at 30 fps, in this order:
+  none              no filter
+  builtin_mask      OBS's own Image Mask/Blend filter (mask_filter_v2, alpha mask image): the same
+                    full-size shading work without inference, the fair yardstick without a GPU
+  ours_transparent  our filter, default settings (background transparent: the schema default)
+  ours_color        our filter, colour background
+  ours_blur         our filter, blurred background
+Reports OBS's GetStats figures over the measured window and the filter's graphics-thread timings
+(written by the filter to OBSMATTE_STATS_FILE), then the ratio of each of ours to the built-in mask.
+
+    .venv/bin/python tools/bench_obs.py [--seconds 60] [--cases none,builtin_mask,ours_transparent]
+                                        [--screenshots DIR] [--json results.json] [--set KEY=VALUE ...]
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "lib"))
+from obsmatte import paths  # noqa: E402
+from obsmatte.obs.headless import HeadlessObs, SourceSpec  # noqa: E402
+
+logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
+PORTRAIT = paths.SHARED_DIR / "eval" / "portraits" / "image" / "p_09ba26b4.jpg"
+MODEL = paths.SHARED_DIR / "models" / "mp_selfie_segmentation_landscape_144x256.onnx"
+TARGET_RATIO = 1.10
+WARM_UP_S = 8.0  # model load and first masks before the measured window
+
+
+def prepare(work: Path) -> tuple[Path, Path, Path]:
+    if not PORTRAIT.is_file() or not MODEL.is_file():
+        raise SystemExit(f"missing shared assets ({PORTRAIT} / {MODEL}): this benchmark needs /work/shared")
+    rgb = cv2.resize(cv2.imread(str(PORTRAIT)), (1280, 720), interpolation=cv2.INTER_AREA)
+    portrait = work / "portrait.png"
+    cv2.imwrite(str(portrait), rgb)
+    mask = np.zeros((720, 1280, 4), np.uint8)  # an alpha image: an ellipse, soft edge
+    cv2.ellipse(mask, (640, 400), (260, 330), 0, 0, 360, (255, 255, 255, 255), -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 4)
+    mask_path = work / "mask.png"
+    cv2.imwrite(str(mask_path), mask)
+    models = work / "models"
+    models.mkdir(exist_ok=True)
+    if not (models / MODEL.name).exists():
+        (models / MODEL.name).symlink_to(MODEL)
+    return portrait, mask_path, models
+
+
+def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> list[dict]:
+    if case == "none":
+        return []
+    if case == "builtin_mask":
+        return [{"id": "mask_filter_v2", "name": "Mask",
+                 "settings": {"type": "mask_alpha_filter.effect", "image_path": str(mask_path)}}]
+    background = case.removeprefix("ours_")
+    settings = {"preset": "custom"}
+    if background != "transparent":  # the default case keeps the schema's defaults untouched
+        settings["background"] = background
+    if background == "color":
+        settings["background_color"] = 0xFF00FF00  # OBS stores 0xAABBGGRR: green
+    settings.update(overrides or {})
+    return [{"id": "obs_matting_filter", "name": "Matting", "settings": settings}]
+
+
+CASES = ("none", "builtin_mask", "ours_transparent", "ours_color", "ours_blur")
+
+
+def run(case: str, work: Path, portrait: Path, mask_path: Path, models: Path, seconds: float,
+        screenshots: Path | None, overrides: dict | None = None) -> dict:
+    run_dir = work / case
+    run_dir.mkdir()
+    stats_base = run_dir / "stats"
+    source = SourceSpec("Portrait", "image_source", {"file": str(portrait)}, case_filters(case, mask_path, overrides))
+    obs = HeadlessObs(run_dir, [source], ROOT / "obs_matting.py",
+                      {"OBSMATTE_MODEL_PATH": str(models), "OBSMATTE_STATS_FILE": str(stats_base)})
+    obs.start()
+    try:
+        client = obs.client(timeout=30)
+        time.sleep(WARM_UP_S)
+        s0 = client.get_stats()
+        time.sleep(seconds)
+        s1 = client.get_stats()
+        if screenshots is not None:
+            r = client.get_source_screenshot("Portrait", "png", 1280, 720, -1)
+            screenshots.mkdir(parents=True, exist_ok=True)
+            (screenshots / f"bench_{case}.png").write_bytes(base64.b64decode(r.image_data.split(",", 1)[1]))
+        time.sleep(1.2)  # the filter writes its stats once a second: let the last window land
+        client.disconnect()
+    finally:
+        code = obs.stop()
+    out = {"case": case, "exit_code": code,
+           "avg_frame_render_ms": s1.average_frame_render_time,
+           "render_skipped": s1.render_skipped_frames - s0.render_skipped_frames,
+           "render_total": s1.render_total_frames - s0.render_total_frames,
+           "output_skipped": s1.output_skipped_frames - s0.output_skipped_frames,
+           "active_fps": s1.active_fps, "cpu_usage": s1.cpu_usage}
+    stats_files = list(run_dir.glob("stats.*.json"))
+    if stats_files:
+        out["filter"] = json.loads(stats_files[0].read_text())
+    return out
+
+
+def report(results: list[dict], seconds: float) -> None:
+    base = next((r["avg_frame_render_ms"] for r in results if r["case"] == "builtin_mask"), None)
+    print(f"\n1280x720 @ 30 fps, image source, {seconds:.0f} s measured per case (after {WARM_UP_S:.0f} s warm-up)")
+    print("| case | OBS avg frame ms | / built-in | render skipped | output skipped | fps | "
+          "filter total median / p99 ms | masks/s | inference ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        ratio = f"{r['avg_frame_render_ms'] / base:.2f}" if base else "-"
+        f = r.get("filter") or {}
+        total = f.get("graphics_ms", {}).get("total")
+        total_s = f"{total['median']:.2f} / {total['p99']:.2f}" if total else "-"
+        mps = f"{f['masks_per_second']:.1f}" if "masks_per_second" in f else "-"
+        inf = f"{f['inference_ms']:.1f}" if "inference_ms" in f else "-"
+        print(f"| {r['case']} | {r['avg_frame_render_ms']:.2f} | {ratio} | {r['render_skipped']}/{r['render_total']} "
+              f"| {r['output_skipped']} | {r['active_fps']:.1f} | {total_s} | {mps} | {inf} |")
+    if base:
+        print(f"target: ours / built-in <= {TARGET_RATIO:.2f}, filter total <= 3 ms, no skipped frames")
+    for r in results:
+        f = r.get("filter")
+        if not f:
+            continue
+        steps = ", ".join(f"{k} {v['median']:.2f}/{v['p99']:.2f}" for k, v in f["graphics_ms"].items())
+        print(f"  {r['case']} steps median/p99 ms: {steps}")
+        extra = {k: f[k] for k in ("mask_age_ms", "latency_ms", "device", "error") if k in f}
+        if "stages_per_frame" in f:
+            extra["stages_per_frame"] = f["stages_per_frame"]
+        print(f"  {r['case']} {extra}")
+    codes = {r["case"]: r["exit_code"] for r in results}
+    print(f"OBS exit codes: {codes}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="measured seconds per case")
+    ap.add_argument("--cases", default=",".join(CASES), help="comma-separated, from: " + ", ".join(CASES))
+    ap.add_argument("--screenshots", type=Path, default=None, help="save each case's output here")
+    ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one of our filter's settings (JSON value), e.g. --set max_masks_per_second=15")
+    args = ap.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set needs KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    if overrides:
+        print(f"our filter's settings overridden: {overrides}")
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_obs_") as tmp:
+        work = Path(tmp)
+        portrait, mask_path, models = prepare(work)
+        for case in cases:
+            results.append(run(case, work, portrait, mask_path, models, args.seconds, args.screenshots, overrides))
+            r = results[-1]
+            print(f"{case}: {r['avg_frame_render_ms']:.2f} ms, skipped {r['render_skipped']}/{r['render_total']}",
+                  flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    report(results, args.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
