@@ -34,14 +34,14 @@ from obsmatte.obs.headless import HeadlessObs, SourceSpec  # noqa: E402
 
 logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
 PORTRAIT = paths.SHARED_DIR / "eval" / "portraits" / "image" / "p_09ba26b4.jpg"
-MODEL = paths.SHARED_DIR / "models" / "mp_selfie_segmentation_landscape_144x256.onnx"
+MODEL = paths.MODELS_DIR / "mediapipe_selfie_landscape_144x256.onnx"  # the shipped default model
 TARGET_RATIO = 1.10
 WARM_UP_S = 8.0  # model load and first masks before the measured window
 
 
 def prepare(work: Path) -> tuple[Path, Path, Path]:
     if not PORTRAIT.is_file() or not MODEL.is_file():
-        raise SystemExit(f"missing shared assets ({PORTRAIT} / {MODEL}): this benchmark needs /work/shared")
+        raise SystemExit(f"missing assets ({PORTRAIT} / {MODEL}): this benchmark needs the shared folder beside the project")
     rgb = cv2.resize(cv2.imread(str(PORTRAIT)), (1280, 720), interpolation=cv2.INTER_AREA)
     portrait = work / "portrait.png"
     cv2.imwrite(str(portrait), rgb)

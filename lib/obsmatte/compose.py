@@ -14,7 +14,7 @@ from typing import Collection
 import cv2
 import numpy as np
 
-from . import refine
+from . import fast_guided, refine
 from .errors import ImageError, MattingError, SettingsError
 from .settings import FIELDS_BY_KEY, MatteSettings, parse_color
 
@@ -39,12 +39,15 @@ def upsample_mask(mask: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
 
 
 def finish_alpha(mask: np.ndarray, frame_rgb: np.ndarray, settings: MatteSettings) -> np.ndarray:
-    """Model-size mask -> full-size alpha, as the shader does it: upsample, erode/dilate, feather."""
+    """Model-size mask -> full-size alpha with exactly the OBS filter's maths (fast_guided.py):
+    erode/dilate and the guided coefficients (or a blur feather) at the mask's size, packed into the
+    8-bit texture the shader reads, then applied against the full-size frame. What the command line and
+    `obs-matting eval` measure is therefore what streams."""
     h, w = frame_rgb.shape[:2]
-    alpha = upsample_mask(mask, (w, h))
-    alpha = refine.erode_dilate(alpha, settings.erode)
-    alpha = refine.feather(alpha, settings.feather, settings.feather_mode, guide_rgb=frame_rgb)
-    return np.clip(alpha, 0.0, 1.0)
+    mask_u8 = cv2.convertScaleAbs(np.asarray(mask, dtype=np.float32), alpha=255.0)  # the worker's R8 mask
+    packed = fast_guided.refine_packed(mask_u8, frame_rgb, settings.erode, settings.feather,
+                                       settings.feather_mode == "guided", w, linear=False)
+    return fast_guided.apply_packed(packed, frame_rgb)
 
 
 # --- compositing -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import libobs as L
-from .fast_guided import SLOPE_RANGE
+from ..fast_guided import SLOPE_RANGE
 from .refine_thread import RefineThread
 from .stage_pacer import StagePacer
 

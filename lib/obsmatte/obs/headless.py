@@ -28,6 +28,7 @@ class SourceSpec:
     kind: str  # image_source | ffmpeg_source | ...
     settings: dict
     filters: list[dict] = field(default_factory=list)  # [{"id":..., "name":..., "settings":...}]
+    private_settings: dict = field(default_factory=dict)  # e.g. {"mixer_hidden": True}
 
 
 def free_port() -> int:
@@ -53,7 +54,7 @@ def write_collection(config_home: Path, name: str, sources: list[SourceSpec], sc
     for s in sources:
         scene_sources.append({
             "id": s.kind, "versioned_id": s.kind, "name": s.name, "enabled": True, "flags": 0,
-            "settings": s.settings,
+            "settings": s.settings, "private_settings": s.private_settings,
             "filters": [{"id": f["id"], "versioned_id": f["id"], "name": f["name"], "enabled": True,
                          "settings": f.get("settings", {})} for f in s.filters]})
     collection = {

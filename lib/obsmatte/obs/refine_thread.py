@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .fast_guided import refine_packed
+from ..fast_guided import refine_packed
 
 
 class RefineThread:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..errors import MattingError
+from .errors import MattingError
 
 EPS = 3e-4  # refine.feather's guided eps: the same regulariser as the CPU pipeline
 SLOPE_RANGE = 32.0  # |mean_a| can reach 1 / (4 sqrt(eps)) ~ 14.4: stored in [-16, 16)

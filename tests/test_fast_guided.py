@@ -1,4 +1,4 @@
-"""The OBS filter's CPU-side edge refinement (obsmatte.obs.fast_guided) and its staging pacer.
+"""The edge refinement shared by the OBS filter and the command line (obsmatte.fast_guided) and the filter's staging pacer.
 
 fast_guided is what the filter uploads for the shader, and the CPU twin of the shader's maths; the
 pacer decides on which frames the filter pays llvmpipe's staging flush. Neither needs OBS."""
@@ -11,7 +11,7 @@ import pytest
 from obsmatte import refine
 from obsmatte.compose import upsample_mask
 from obsmatte.errors import MattingError
-from obsmatte.obs import fast_guided as F
+from obsmatte import fast_guided as F
 from obsmatte.obs.stage_pacer import IDLE_STAGE_INTERVAL_S, StagePacer
 
 
