@@ -47,7 +47,7 @@ FIELDS: tuple[Field, ...] = (
     Field("inference_size", "int", 320, "Inference size (long side, px)", "model",
           "Size of the small copy of the frame the model sees. Fixed-size models resize it again; "
           "video-matting models (RVM) use it as their input: larger is sharper and slower.", 128, 1280, 16),
-    Field("max_masks_per_second", "float", 30.0, "Max masks per second", "model",
+    Field("max_masks_per_second", "float", 20.0, "Max masks per second", "model",
           "Cap on inference rate to spare the CPU/GPU (0 = as fast as possible).", 0.0, 120.0, 1.0),
     Field("low_light_boost", "float", 0.0, "Low-light boost", "model",
           "Brightens and equalises the model's input only (not your video) so dark scenes segment well.",

@@ -81,8 +81,6 @@ class MattingFilter:
         self.stats_file = os.environ.get("OBSMATTE_STATS_FILE", "")
         self.destroyed = False
         self.refined_key = None
-        self.refined_alpha = 0
-        self.blurred_bg = 0
         self.worker = None
         self.worker_error: str | None = None
         raw = L.obs_source_get_name(source)
