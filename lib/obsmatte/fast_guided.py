@@ -24,6 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from . import refine
 from .errors import MattingError
 
 EPS = 3e-4  # refine.feather's guided eps: the same regulariser as the CPU pipeline
@@ -54,26 +55,15 @@ def guide(rgb: np.ndarray, linear: bool) -> np.ndarray:
     return guide_u8(rgb, linear).astype(np.float32) * np.float32(1 / 255.0)
 
 
-def _box(x: np.ndarray, radius: int) -> np.ndarray:
-    # replicated borders: what the GPU's clamp sampler gives
-    return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REPLICATE)
-
-
 def coefficients(guide_small: np.ndarray, alpha_small: np.ndarray, radius: int,
                  eps: float = EPS) -> tuple[np.ndarray, np.ndarray]:
     """(mean_a, mean_b) of the guided filter at the mask's size, float32 HxW each."""
     if guide_small.shape != alpha_small.shape:
         raise MattingError(f"guide size {guide_small.shape} does not match the mask size {alpha_small.shape}")
-    radius = max(1, int(radius))
-    I = guide_small.astype(np.float32, copy=False)
-    p = alpha_small.astype(np.float32, copy=False)
-    mean_i = _box(I, radius)
-    mean_p = _box(p, radius)
-    cov_ip = _box(I * p, radius) - mean_i * mean_p
-    var_i = _box(I * I, radius) - mean_i * mean_i
-    a = cov_ip / (var_i + np.float32(eps))
-    b = mean_p - a * mean_i
-    return _box(a, radius), _box(b, radius)
+    # replicated borders: what the GPU's clamp sampler gives
+    return refine.guided_coefficients(guide_small.astype(np.float32, copy=False),
+                                      alpha_small.astype(np.float32, copy=False), radius, eps,
+                                      border=cv2.BORDER_REPLICATE)
 
 
 def pack(guide_small: np.ndarray, mean_a: np.ndarray, mean_b: np.ndarray) -> np.ndarray:

@@ -237,8 +237,23 @@ def erode_dilate(alpha: np.ndarray, px: int) -> np.ndarray:
     return op(alpha, kernel, borderType=cv2.BORDER_REPLICATE)
 
 
-def _box(x: np.ndarray, radius: int) -> np.ndarray:
-    return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+def _box(x: np.ndarray, radius: int, border: int = cv2.BORDER_REFLECT) -> np.ndarray:
+    return cv2.boxFilter(x, -1, (2 * radius + 1, 2 * radius + 1), borderType=border)
+
+
+def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float,
+                        border: int = cv2.BORDER_REFLECT) -> tuple[np.ndarray, np.ndarray]:
+    """The guided filter's window-averaged linear coefficients (box(a), box(b)), so that
+    q = box(a) * guide + box(b); grey guide and src float32 HxW of the same size (see guided_filter).
+    The fast variant (fast_guided.py) computes them at the mask's size and applies them at full size."""
+    radius = max(1, int(radius))
+    mean_i = _box(guide, radius, border)
+    mean_p = _box(src, radius, border)
+    cov_ip = _box(guide * src, radius, border) - mean_i * mean_p
+    var_i = _box(guide * guide, radius, border) - mean_i * mean_i
+    a = cov_ip / (var_i + np.float32(eps))
+    b = mean_p - a * mean_i
+    return _box(a, radius, border), _box(b, radius, border)
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -258,14 +273,8 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
         guide = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY)
     if guide.shape != src.shape:
         raise MattingError(f"guide size {guide.shape[:2]} does not match the mask size {src.shape}")
-    radius = max(1, int(radius))
-    mean_i = _box(guide, radius)
-    mean_p = _box(src, radius)
-    cov_ip = _box(guide * src, radius) - mean_i * mean_p
-    var_i = _box(guide * guide, radius) - mean_i * mean_i
-    a = cov_ip / (var_i + np.float32(eps))
-    b = mean_p - a * mean_i
-    return _box(a, radius) * guide + _box(b, radius)
+    mean_a, mean_b = guided_coefficients(guide, src, radius, eps)
+    return mean_a * guide + mean_b
 
 
 # eps of the guided feather, in (0..1 intensity)^2: image edges whose local standard deviation is below
