@@ -204,3 +204,38 @@ def test_scene_collection_switch_unloads_and_reloads_the_script(obs_session):
     assert "never destroyed" not in log
     assert not our_failures(log), our_failures(log)[:3]
     assert obs.alive()
+
+
+def test_image_background_fills_the_frame(obs_session, background_region, tmp_path):
+    """background=image, fit=fill: where the person is not, the output shows the image scaled to cover
+    the frame (centre-cropped), as compose.fit_background does on the CPU."""
+    from obsmatte.compose import fit_background
+    _, client = obs_session
+    yy, xx = np.mgrid[0:480, 0:640]  # a smooth picture of another size and aspect: resampling-safe
+    picture = np.dstack([xx * 255 // 639, yy * 255 // 479, np.full_like(xx, 90)]).astype(np.uint8)
+    path = tmp_path / "backdrop.png"
+    cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    want = fit_background(picture, (1280, 720), "fill", (0, 0, 0)).astype(int)
+    _set(client, background="image", background_image=str(path), image_fit="fill")
+    try:
+        def shows_picture():
+            s = screenshot(client, "Portrait")
+            err = np.abs(s[:, :, :3].astype(int) - want)[background_region].mean()
+            return (s, err) if (s[:, :, 3] == 255).all() and err < 4 else None
+        _, err = wait_for(shows_picture, 20, what="the background image")
+        print(f"image background: mean |output - fitted image| over the background = {err:.2f}")
+    finally:
+        _set(client, background="transparent")
+
+
+def test_keep_video_in_sync_still_mattes(obs_session, background_region):
+    """sync_video delays the video to the mask's frame: the output stays matted and OBS keeps going."""
+    obs, client = obs_session
+    _set(client, background="transparent", sync_video=True)
+    try:
+        # (within 2/255: the delayed frame and its mask come from different moments of the edge smoothing)
+        wait_for(lambda: bool((screenshot(client, "Portrait")[:, :, 3][background_region] <= 2).all()) or None,
+                 20, what="a matted output with the video delayed")
+        assert obs.alive()
+    finally:
+        _set(client, sync_video=False)
