@@ -254,7 +254,7 @@ def cmd_screen(args) -> int:
     bg = _background_image(settings)
     pipeline = MaskPipeline(settings)
     try:
-        grabber = mss.mss()
+        grabber = (getattr(mss, "MSS", None) or mss.mss)()  # MSS from mss 10 on; mss() before
     except Exception as e:  # mss raises its own ScreenShotError without a display
         raise MattingError(f"cannot capture the screen ({e}); is there a display (DISPLAY)?") from None
     region = _parse_region(args.region, grabber.monitors[1])

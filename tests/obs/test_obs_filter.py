@@ -239,3 +239,20 @@ def test_keep_video_in_sync_still_mattes(obs_session, background_region):
         assert obs.alive()
     finally:
         _set(client, sync_video=False)
+
+
+def test_filter_created_with_only_a_preset_takes_its_values(obs_session):
+    """CreateSourceFilter with just {"preset": "cafe"} (or a scene file saying only that) gets Café's values."""
+    from obsmatte.presets import get_preset
+    _, client = obs_session
+    cafe = get_preset("cafe")
+    client.create_source_filter("Plain", "FromPreset", FILTER_ID, {"preset": "cafe"})
+    try:
+        settings = wait_for(lambda: (lambda s: s if "background" in s else None)(
+            client.get_source_filter("Plain", "FromPreset").filter_settings), 10, what="the preset's values")
+        assert settings["preset"] == "cafe"
+        assert settings["background"] == cafe.values["background"]
+        assert settings["background_color"] == color_to_obs(cafe.values["background_color"])
+        assert settings["threshold"] == pytest.approx(cafe.values["threshold"])
+    finally:
+        client.remove_source_filter("Plain", "FromPreset")

@@ -123,8 +123,13 @@ class MattingFilter:
         presets = properties.presets_or_empty()
         chosen = values.get(PRESET_KEY, CUSTOM_PRESET)
         # a newly chosen preset (dialog or obs-websocket) writes its values; on creation the stored
-        # values are the user's and win
-        to_write = {} if first else preset_values_to_write(chosen, self.preset, presets)
+        # values are the user's and win, unless there are none yet (a filter created with only a
+        # preset, e.g. over obs-websocket or in a scene file): then the preset fills them in
+        if first:
+            fresh = chosen in presets and not properties.has_user_values(data, presets[chosen].values)
+            to_write = dict(presets[chosen].values) if fresh else {}
+        else:
+            to_write = preset_values_to_write(chosen, self.preset, presets)
         if to_write:
             properties.write_values(data, to_write)
             values.update(to_write)

@@ -80,6 +80,11 @@ def read_values(data: int) -> dict[str, Any]:
     return out
 
 
+def has_user_values(data: int, keys) -> bool:
+    """True when any of `keys` was set by the user (not just a default)."""
+    return any(L.obs_data_has_user_value(data, _b(k)) for k in keys)
+
+
 def write_values(data: int, values: dict[str, Any]) -> None:
     for key, value in values.items():
         f = FIELDS_BY_KEY.get(key)
