@@ -20,24 +20,6 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
 
 
-def _output_format(output: Path, requested: str | None) -> str:
-    if requested:
-        return requested
-    ext = output.suffix.lower()
-    if ext == ".png":
-        return "png"
-    if ext in (".jpg", ".jpeg"):
-        return "jpg"
-    raise ImageError(f"unsupported output format '{ext or output.name}': use .png or .jpg (or --format)")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
 def _background_image(settings: MatteSettings):
     if settings.background != "image":
         return None
@@ -60,8 +42,8 @@ def _save_alpha(alpha: np.ndarray, path: Path, protect) -> Path:
 def cmd_image(args) -> int:
     settings = settings_from_args(args)
     src, dst = Path(args.input), Path(args.output)
-    fmt = _output_format(dst, args.format)
-    if _same_file(src, dst):
+    fmt = compose.output_format(dst, args.format)
+    if compose.same_path(src, dst):
         raise ImageError(f"refusing to overwrite the input image: {dst}")
     rgb = compose.load_image(src)
     bg = _background_image(settings)
@@ -120,7 +102,7 @@ def cmd_batch(args) -> int:
     except OSError as e:
         raise ImageError(f"cannot create output folder {out_dir}: {e.strerror or e}") from None
     # Outputs go beside inputs only with a suffix, so an input is never replaced.
-    suffix = "_matte" if _same_file(in_dir, out_dir) else ""
+    suffix = "_matte" if compose.same_path(in_dir, out_dir) else ""
     bg = _background_image(settings)
     pipeline = MaskPipeline(settings)
     ext = ".png" if args.format == "png" else ".jpg"
@@ -202,7 +184,7 @@ class _FrameSink:
 def cmd_video(args) -> int:
     settings = settings_from_args(args)
     src, dst = Path(args.input), Path(args.output)
-    if _same_file(src, dst):
+    if compose.same_path(src, dst):
         raise ImageError(f"refusing to overwrite the input video: {dst}")
     cap = _open_video(src)
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0

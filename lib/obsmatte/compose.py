@@ -294,7 +294,8 @@ def load_image(path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _output_format(path: Path, fmt: str | None) -> str:
+def output_format(path: Path, fmt: str | None) -> str:
+    """'png' or 'jpg' from an explicit format or the file name; ImageError otherwise."""
     if fmt is None:
         ext = path.suffix.lower()
         fmt = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}.get(ext)
@@ -309,7 +310,7 @@ def _output_format(path: Path, fmt: str | None) -> str:
     return fmt
 
 
-def _same_path(a: Path, b: Path) -> bool:
+def same_path(a: Path, b: Path) -> bool:
     try:
         if a.exists() and b.exists():
             return os.path.samefile(a, b)
@@ -329,9 +330,9 @@ def save_image(path, image: np.ndarray, fmt: str | None = None,
     so a crash never leaves half a file. Refuses (ImageError) to write over any path in `protect`.
     """
     p = Path(path)
-    fmt = _output_format(p, fmt)
+    fmt = output_format(p, fmt)
     for source in protect:
-        if _same_path(p, Path(source)):
+        if same_path(p, Path(source)):
             raise ImageError(f"refusing to overwrite the input image: {p}")
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.size == 0 or \
             not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
