@@ -112,6 +112,33 @@ def test_islands_on_a_real_portrait_remove_added_specks_only(portraits):
     assert iou(out, small) > 0.999
 
 
+def _solid_areas(alpha: np.ndarray) -> np.ndarray:
+    count, labels = cv2.connectedComponents((alpha >= 0.5).astype(np.uint8), connectivity=8)
+    return np.bincount(labels.ravel(), minlength=count)[1:] / alpha.size
+
+
+def test_pipeline_removes_a_real_models_specks_only_when_asked(shared_models_dir):
+    """Islands are off by default; set, the pipeline drops the specks the real model leaves around three
+    people and keeps every person."""
+    from obsmatte.evaluation.scenes import build_scene, load_portraits
+    from obsmatte.pipeline import MaskPipeline
+    from obsmatte.settings import MatteSettings
+    trio = next(s for s in build_scene("multi_person", load_portraits()) if len(s.persons) == 3
+                and min((p >= 0.5).mean() for p in s.persons) > 0.05)
+    settings = MatteSettings().replace(temporal_smoothing=0.0)
+    assert settings.min_person_area == 0
+    default = MaskPipeline(settings, search_dirs=[shared_models_dir]).process(trio.image)
+    cleaned = MaskPipeline(settings.replace(min_person_area=0.01),
+                           search_dirs=[shared_models_dir]).process(trio.image)
+    specks = _solid_areas(default) < 0.01
+    assert specks.any(), "the model leaves specks on this frame (else this test proves nothing)"
+    areas = _solid_areas(cleaned)
+    assert (areas >= 0.01).all(), "every blob under 1% of the frame is gone"
+    people = _solid_areas(default)[~specks]
+    assert np.array_equal(np.sort(areas), np.sort(people)), "the people are kept whole"
+    assert len(areas) == 3
+
+
 # --- temporal smoothing ----------------------------------------------------------------------------
 
 def test_temporal_smoothing_reduces_flicker_on_a_static_scene():

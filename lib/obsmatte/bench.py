@@ -1,10 +1,11 @@
 """`obs-matting bench`: what the pipeline costs on top of the model itself, measured side by side.
 
-For every model whose file is present: median ms of preprocess (low-light conditioning), inference (the
-adapter's resize/normalise + session.run + postprocess), refinement, total; masks/s; and the ratio of
-pipeline throughput to bare `session.run` throughput on the same input, the two timed in alternation in
-the same run so machine noise hits both alike. Two inputs: the 1280x720 frame the command line sees, and
-the small frame OBS hands the worker (the GPU-downscaled copy at the inference size).
+For every model whose file is present, with the default settings: median ms of preprocess (low-light
+conditioning), inference (the adapter's resize/normalise + session.run + postprocess), refinement
+(smoothing, threshold ramp, and island removal when min_person_area is set), total; masks/s; and the
+ratio of pipeline throughput to bare `session.run` throughput on the same input, the two timed in
+alternation in the same run so machine noise hits both alike. Two inputs: the 1280x720 frame the command
+line sees, and the small frame OBS hands the worker (the GPU-downscaled copy at the inference size).
 """
 from __future__ import annotations
 
@@ -72,8 +73,10 @@ def run_bench(args) -> int:
     small_h = int(round(small_w * h / w))
     inputs = [(f"{w}x{h} (command line)", _test_frame(w, h)),
               (f"{small_w}x{small_h} (OBS worker input)", _test_frame(small_w, small_h))]
+    islands = "off" if settings.min_person_area <= 0 else f"{settings.min_person_area:g} of the frame"
     print(f"obs-matting bench: {args.runs} runs each, threads={settings.threads}, default settings "
-          f"(guided feather and erode are full-resolution steps: the shader in OBS, compose.finish_alpha here)")
+          f"(island removal {islands}; guided feather and erode are full-resolution steps: the shader in "
+          f"OBS, compose.finish_alpha here)")
     header = (f"{'model':<28} {'input':<26} {'pre':>6} {'infer':>7} {'refine':>7} {'total':>7} "
               f"{'bare run':>8} {'masks/s':>8} {'ratio':>6}")
     print(header)
