@@ -16,7 +16,7 @@ import time
 import cv2
 import numpy as np
 
-from obsmatte import compose, paths, refine
+from obsmatte import compose, fast_guided, paths, refine
 from obsmatte.settings import MatteSettings
 
 MODEL_WH = (256, 144)
@@ -113,6 +113,8 @@ def main() -> None:
     background = cv2.resize(frame[::-1], (1920, 1080))
     rgba = compose.composite(frame, alpha, MatteSettings({"background": "transparent"}))
     s = MatteSettings()
+    mask_u8 = cv2.convertScaleAbs(mask, alpha=255.0)
+    small_guide = fast_guided.small_guide(small_rgb, mask.shape, linear=False)
 
     rows = [
         ("condition_low_light(1.0)", "256x144 rgb", lambda: refine.condition_low_light(dark_small, 1.0)),
@@ -130,6 +132,11 @@ def main() -> None:
         ("guided_filter(r=8, grey)", "1280x720", lambda: refine.guided_filter(grey, alpha, 8, 3e-4)),
         ("feather(2, blur)", "1280x720", lambda: refine.feather(alpha, 2.0, "blur")),
         ("feather(2, guided)", "1280x720", lambda: refine.feather(alpha, 2.0, "guided", frame)),
+        ("fast_guided.coefficients(r=2, colour)", "256x144",
+         lambda: fast_guided.coefficients(small_guide, mask, 2)),
+        ("fast_guided.noise_sigma", "256x144", lambda: fast_guided.noise_sigma(small_guide)),
+        ("fast_guided.refine_packed(10 px guided)", "256x144 (OBS refine thread)",
+         lambda: fast_guided.refine_packed(mask_u8, small_rgb, 0, 10.0, True, 1280, linear=True)),
         ("finish_alpha(defaults)", "256x144->1280x720", lambda: compose.finish_alpha(mask, frame, s)),
         ("composite(transparent)", "1280x720",
          lambda: compose.composite(frame, alpha, s.replace(background="transparent"))),

@@ -40,14 +40,14 @@ def upsample_mask(mask: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
 
 def finish_alpha(mask: np.ndarray, frame_rgb: np.ndarray, settings: MatteSettings) -> np.ndarray:
     """Model-size mask -> full-size alpha with exactly the OBS filter's maths (fast_guided.py):
-    erode/dilate and the guided coefficients (or a blur feather) at the mask's size, packed into the
-    8-bit texture the shader reads, then applied against the full-size frame. What the command line and
+    erode/dilate and the colour guided coefficients (or a blur feather) at the mask's size, packed into
+    the 16-bit texture the shader reads, then applied against the full-size frame and re-sharpened. What the command line and
     `obs-matting eval` measure is therefore what streams."""
     h, w = frame_rgb.shape[:2]
     mask_u8 = cv2.convertScaleAbs(np.asarray(mask, dtype=np.float32), alpha=255.0)  # the worker's R8 mask
-    packed = fast_guided.refine_packed(mask_u8, frame_rgb, settings.erode, settings.feather,
-                                       settings.feather_mode == "guided", w, linear=False)
-    return fast_guided.apply_packed(packed, frame_rgb)
+    refined = fast_guided.refine_packed(mask_u8, frame_rgb, settings.erode, settings.feather,
+                                        settings.feather_mode == "guided", w, linear=False)
+    return fast_guided.apply_packed(refined, frame_rgb)
 
 
 # --- compositing -----------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ FIELDS: tuple[Field, ...] = (
     Field("max_masks_per_second", "float", 20.0, "Max masks per second", "model",
           "Cap on inference rate to spare the CPU/GPU (0 = as fast as possible).", 0.0, 120.0, 1.0),
     Field("low_light_boost", "float", 0.0, "Low-light boost", "model",
-          "Brightens and equalises the model's input only (not your video) so dark scenes segment well.",
+          "Raises the exposure of the model's input only (not your video) so dark scenes segment well.",
           0.0, 1.0, 0.05),
     # --- mask refinement: applied live ---
     Field("threshold", "float", 0.5, "Alpha threshold", "mask",
@@ -60,9 +60,11 @@ FIELDS: tuple[Field, ...] = (
     Field("erode", "int", 0, "Erode / dilate (px)", "mask",
           "Shrinks (positive) or grows (negative) the person's edge by this many output pixels.", -10, 10, 1),
     Field("feather", "float", 2.0, "Edge feather (px)", "mask",
-          "Softens the edge over this many output pixels.", 0.0, 20.0, 0.5),
+          "Softens the edge over this many output pixels (guided: the refinement's window radius).",
+          0.0, 20.0, 0.5),
     Field("feather_mode", "choice", "guided", "Edge refinement", "mask",
-          "'guided' follows the edges of the frame itself (hair, shoulders); 'blur' is a plain blur.",
+          "'guided' moves the edge onto the colour edges of the frame itself (hair, shoulders) and keeps it "
+          "crisp; 'blur' is a plain blur.",
           choices=FEATHER_MODES),
     Field("temporal_smoothing", "float", 0.5, "Temporal smoothing", "mask",
           "How much of the previous mask carries over, to stop flicker. Fast motion is followed anyway.",

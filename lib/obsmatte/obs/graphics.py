@@ -4,11 +4,11 @@ Cost model (llvmpipe, no GPU): every full-resolution pass costs several ms, ever
 counts, float and sRGB-decoded textures take a slow path, and every switch of render target makes
 llvmpipe finish the previous target's work there and then. So:
 - the output is ONE full-size pass (a Draw* technique of effects/matte.effect, through libobs' filter
-  path with direct rendering) reading the image, ONE small RGBA8 texture holding the refined mask
-  (fast_guided.pack: the guided filter's coefficients, applied against the full-size frame) and, for
-  blur, a small pre-blurred background;
-- the refinement (erode/dilate, guided or blur feather) runs on the CPU at the mask's size, once per
-  new mask (~0.6 ms, on a helper thread: refine_thread), with the frame the mask came from as the
+  path with direct rendering) reading the image, ONE small RGBA16 texture holding the refined mask
+  (fast_guided.pack: the colour guided filter's coefficients, applied against the full-size frame) and,
+  for blur, a small pre-blurred background;
+- the refinement (erode/dilate, colour guided or blur feather) runs on the CPU at the mask's size, once
+  per new mask (~2 ms, on a helper thread: refine_thread), with the frame the mask came from as the
   guide: no GPU pass at all;
 - the blurred background follows the video: two tiny passes per frame at 1/8 of the output size;
 - the model's input is the parent drawn into a small texrender (a GPU downscale), staged only on the
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import libobs as L
-from ..fast_guided import SLOPE_RANGE
+from ..fast_guided import COEF_RANGE, Refined
 from .refine_thread import RefineThread
 from .stage_pacer import StagePacer
 
-PARAMS = ("image", "alpha_tex", "src", "bg_tex", "texel", "sigma", "slope_range", "bg_color", "linear_out",
-          "bg_uv_scale")
+PARAMS = ("image", "alpha_tex", "src", "bg_tex", "texel", "sigma", "coef_range", "edge_ramp", "bg_color",
+          "linear_out", "bg_uv_scale")
 DRAW_TECHNIQUES = {"transparent": b"DrawTransparent", "color": b"DrawColor", "blur": b"DrawBlur",
                    "image": b"DrawImage"}
 SYNC_RING_SIZE = 6
@@ -62,8 +62,9 @@ class FilterGraphics:
         self.stage_index = 0
         self.pending: tuple[int, int, float] | None = None  # (stage index, frame id, timestamp)
         self.to_stage: tuple[int, float] | None = None  # the small copy rendered last frame, to stage
-        self.refined_tex = 0  # RGBA8 at the mask's size (fast_guided.pack)
+        self.refined_tex = 0  # RGBA16 at the mask's size (fast_guided.pack)
         self.refined_size = (0, 0)
+        self.refined_ramp = 0.0  # the re-sharpening ramp that goes with the texture (fast_guided.Refined)
         self.posted: deque[StagedFrame] = deque(maxlen=POSTED_KEEP)
         self.blur = [0, 0]  # RGBA8 at half the small copy's size (1/8 of 1280x720): horizontal, vertical
         self.bg_image = 0
@@ -210,17 +211,18 @@ class FilterGraphics:
                 return f.pixels
         return self.posted[-1].pixels if self.posted else None
 
-    def upload_refined(self, packed: np.ndarray) -> int:
-        """Upload the packed refined mask (fast_guided.pack: RGBA uint8 at the mask's size)."""
+    def upload_refined(self, refined: Refined) -> int:
+        """Upload the packed refined mask (fast_guided.pack: RGBA uint16 at the mask's size)."""
+        packed = np.ascontiguousarray(refined.texture, dtype=np.uint16)
         h, w = packed.shape[:2]
         if self.refined_size != (w, h):
             if self.refined_tex:
                 L.gs_texture_destroy(self.refined_tex)
-            self.refined_tex = L.gs_texture_create(w, h, L.GS_RGBA, 1, None, L.GS_DYNAMIC) or 0
+            self.refined_tex = L.gs_texture_create(w, h, L.GS_RGBA16, 1, None, L.GS_DYNAMIC) or 0
             self.refined_size = (w, h)
         if self.refined_tex:
-            packed = np.ascontiguousarray(packed)
-            L.gs_texture_set_image(self.refined_tex, packed.ctypes.data, w * 4, False)
+            L.gs_texture_set_image(self.refined_tex, packed.ctypes.data, w * 8, False)
+            self.refined_ramp = refined.ramp
         return self.refined_tex
 
     def forget_mask(self) -> None:
@@ -265,7 +267,7 @@ class FilterGraphics:
         L.gs_effect_set_vec2(p["texel"], C.byref(L.Vec2(1.0 / sw, 1.0 / h)))  # BlurH reads the small copy
         L.gs_effect_set_float(p["sigma"], max(strength / 2.0, 0.01) * sw / float(out_w))  # compose: strength / 2
         L.gs_effect_set_texture(p["src"], small_tex)
-        L.gs_effect_set_texture(p["alpha_tex"], self.refined_tex)
+        self._set_matte_params()
         horizontal = self._pass(self.blur[0], w, h, b"BlurH")
         L.gs_effect_set_vec2(p["texel"], C.byref(L.Vec2(1.0 / w, 1.0 / h)))
         L.gs_effect_set_float(p["sigma"], max(strength / 2.0, 0.01) * w / float(out_w))
@@ -292,11 +294,17 @@ class FilterGraphics:
     def technique(mode: str) -> bytes:
         return DRAW_TECHNIQUES.get(mode, b"DrawTransparent")
 
+    def _set_matte_params(self) -> None:
+        """The refined mask and how to decode it (matte.effect's matte_alpha)."""
+        p = self.params
+        L.gs_effect_set_texture(p["alpha_tex"], self.refined_tex)
+        L.gs_effect_set_float(p["coef_range"], COEF_RANGE)
+        L.gs_effect_set_float(p["edge_ramp"], self.refined_ramp)
+
     def set_draw_params(self, color_rgb: tuple[int, int, int], linear: bool, bg: int,
                         bg_uv_scale: tuple[float, float]) -> None:
         p = self.params
-        L.gs_effect_set_texture(p["alpha_tex"], self.refined_tex)
-        L.gs_effect_set_float(p["slope_range"], SLOPE_RANGE)
+        self._set_matte_params()
         r, g, b = (c / 255.0 for c in color_rgb)
         if linear:  # the colour as typed is sRGB-encoded; converted once here, not per pixel
             r, g, b = srgb_to_linear(r), srgb_to_linear(g), srgb_to_linear(b)

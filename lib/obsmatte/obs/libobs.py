@@ -33,6 +33,7 @@ OBS_EFFECT_DEFAULT = 0
 
 GS_R8 = 2
 GS_RGBA = 3
+GS_RGBA16 = 7  # 16-bit unorm per channel (checked against obspython of OBS 29)
 GS_ZS_NONE = 0
 GS_DYNAMIC = 1 << 1
 GS_CLEAR_COLOR = 1 << 0

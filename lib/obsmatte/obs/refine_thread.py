@@ -1,8 +1,9 @@
-"""Runs the CPU edge refinement (fast_guided.refine_packed, ~0.6 ms per mask) off the graphics thread.
+"""Runs the CPU edge refinement (fast_guided.refine_packed, ~2 ms per mask) off the graphics thread.
 
-On the graphics thread those 0.6 ms (more when the worker thread competes for the GIL) were a third of
-the filter's per-frame budget. Here the graphics thread posts the new mask and takes the packed result
-on a later frame (one frame, 33 ms, after the mask arrived), then only uploads a 150 KB texture. A
+On the graphics thread even the grey filter's 0.6 ms (more when the worker thread competes for the GIL)
+were a third of the filter's per-frame budget. Here the graphics thread posts the new mask and takes the
+packed result on a later frame (one frame, 33 ms, after the mask arrived), then only uploads a 300 KB
+texture. A
 mailbox of one: a newer post replaces a job not yet started, so the work never queues up.
 """
 from __future__ import annotations
@@ -12,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from ..fast_guided import refine_packed
+from ..fast_guided import Refined, refine_packed
 
 
 class RefineThread:
     def __init__(self, name: str = "obsmatte-refine"):
         self._cond = threading.Condition()
         self._job: tuple[Any, tuple] | None = None
-        self._done: tuple[Any, np.ndarray] | None = None
+        self._done: tuple[Any, Refined] | None = None
         self._stopping = False
         self._name = name
         self._thread: threading.Thread | None = None
@@ -36,8 +37,8 @@ class RefineThread:
                 self._thread.start()
             self._cond.notify()
 
-    def take(self) -> tuple[Any, np.ndarray] | None:
-        """The newest finished (key, packed texture) not taken yet, or None."""
+    def take(self) -> tuple[Any, Refined] | None:
+        """The newest finished (key, refined mask) not taken yet, or None."""
         with self._cond:
             done, self._done = self._done, None
             return done
@@ -62,10 +63,10 @@ class RefineThread:
                 key, args = self._job
                 self._job = None
             try:
-                packed = refine_packed(*args)
+                refined = refine_packed(*args)
             except Exception as e:  # a bad mask must not kill the thread: the filter shows the reason
                 self.error = f"edge refinement failed: {e.__class__.__name__}: {e}"
                 continue
             self.error = None
             with self._cond:
-                self._done = (key, packed)
+                self._done = (key, refined)
