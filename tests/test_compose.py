@@ -45,10 +45,11 @@ def test_finish_alpha_matches_the_frame_and_applies_erode_and_feather():
     mask = cv2.resize(alpha, (50, 30), interpolation=cv2.INTER_AREA)
     plain = compose.finish_alpha(mask, frame, MatteSettings({"erode": 0, "feather": 0.0}))
     assert plain.shape == alpha.shape and plain.dtype == np.float32
-    shrunk = compose.finish_alpha(mask, frame, MatteSettings({"erode": 4, "feather": 0.0}))
-    grown = compose.finish_alpha(mask, frame, MatteSettings({"erode": -4, "feather": 0.0}))
+    # knob sizes are pixels of a 720p frame: on this 200-pixel frame 16 is 2.5 pixels
+    shrunk = compose.finish_alpha(mask, frame, MatteSettings({"erode": 16, "feather": 0.0}))
+    grown = compose.finish_alpha(mask, frame, MatteSettings({"erode": -16, "feather": 0.0}))
     assert shrunk.sum() < plain.sum() < grown.sum()
-    feathered = compose.finish_alpha(mask, frame, MatteSettings({"feather": 4.0, "feather_mode": "blur"}))
+    feathered = compose.finish_alpha(mask, frame, MatteSettings({"feather": 24.0, "feather_mode": "blur"}))
     soft = lambda a: ((a > 0.02) & (a < 0.98)).sum()
     assert soft(feathered) > soft(plain)
     guided = compose.finish_alpha(mask, frame, MatteSettings({"feather": 4.0, "feather_mode": "guided"}))

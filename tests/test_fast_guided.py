@@ -127,7 +127,7 @@ def test_flat_background_stays_exactly_transparent():
     frame = rng.integers(0, 256, (144, 256, 3), dtype=np.uint8)
     mask = np.zeros((144, 256), np.uint8)
     mask[40:100, 100:160] = 255
-    refined = F.refine_packed(mask, frame, 0, 8.0, True, 1280, linear=True)
+    refined = F.refine_packed(mask, frame, 0, 8.0, True, (1280, 720), linear=True)
     assert refined.ramp == F.EDGE_RAMP
     full = cv2.resize(frame, (1280, 720), interpolation=cv2.INTER_LINEAR)
     alpha = F.apply_packed(refined, full, linear=True)
@@ -146,12 +146,12 @@ def test_blur_feather_and_erode_without_a_guide():
         assert refined.ramp == 0 and (refined.texture[:, :, :3] == 32768).all()  # no slope: alpha = c
         return F.unpack(refined.texture)[:, :, 3]
 
-    plain = alpha_of(F.refine_packed(mask, None, 0, 0.0, True, 1280, linear=False))
+    plain = alpha_of(F.refine_packed(mask, None, 0, 0.0, True, (1280, 720), linear=False))
     assert np.abs(plain - mask / 255.0).max() <= 0.51 * F.COEF_RANGE / 32768  # half a storage step
-    eroded = alpha_of(F.refine_packed(mask, None, 4, 0.0, False, 1280, linear=False))
-    dilated = alpha_of(F.refine_packed(mask, None, -4, 0.0, False, 1280, linear=False))
+    eroded = alpha_of(F.refine_packed(mask, None, 4, 0.0, False, (1280, 720), linear=False))
+    dilated = alpha_of(F.refine_packed(mask, None, -4, 0.0, False, (1280, 720), linear=False))
     assert eroded.sum() < plain.sum() < dilated.sum()
-    feathered = alpha_of(F.refine_packed(mask, None, 0, 8.0, False, 1280, linear=False))
+    feathered = alpha_of(F.refine_packed(mask, None, 0, 8.0, False, (1280, 720), linear=False))
     assert feathered.max() <= plain.max() and (feathered > 0.001).sum() > (plain > 0.001).sum()
 
 
@@ -218,3 +218,18 @@ def test_pacer_before_the_first_mask_stages_rarely():
             pacer.posted(n, now + 1 / 30)
             stages += 1
     assert stages <= 2 / IDLE_STAGE_INTERVAL_S + 2, stages
+
+
+def test_knob_sizes_scale_with_the_frame():
+    """Erode/feather are pixels of a 720p frame: the same preset shrinks the edge by the same FRACTION
+    of the frame at 640 and at 1280 pixels wide (a fixed pixel radius would do half as much at 1280)."""
+    yy, xx = np.mgrid[0:72, 0:128]
+    mask = (np.hypot(yy - 36, xx - 64) < 25).astype(np.uint8) * 255  # a disc, 256x144-style mask
+    cover = {}
+    for w, h in ((640, 360), (1280, 720)):
+        a = F.unpack(F.refine_packed(mask, None, 16, 0.0, False, (w, h), linear=False).texture)[:, :, 3]
+        cover[w] = float(a.sum())
+    plain = float(mask.sum()) / 255.0
+    assert cover[640] < plain * 0.97  # the erosion did something measurable
+    assert abs(cover[640] - cover[1280]) < 0.01 * plain
+    assert F.output_px(16, (640, 360)) == 8 and F.output_px(16, (720, 1280)) == 16

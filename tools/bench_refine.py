@@ -136,7 +136,7 @@ def main() -> None:
          lambda: fast_guided.coefficients(small_guide, mask, 2)),
         ("fast_guided.noise_sigma", "256x144", lambda: fast_guided.noise_sigma(small_guide)),
         ("fast_guided.refine_packed(10 px guided)", "256x144 (OBS refine thread)",
-         lambda: fast_guided.refine_packed(mask_u8, small_rgb, 0, 10.0, True, 1280, linear=True)),
+         lambda: fast_guided.refine_packed(mask_u8, small_rgb, 0, 10.0, True, (1280, 720), linear=True)),
         ("finish_alpha(defaults)", "256x144->1280x720", lambda: compose.finish_alpha(mask, frame, s)),
         ("composite(transparent)", "1280x720",
          lambda: compose.composite(frame, alpha, s.replace(background="transparent"))),

@@ -46,7 +46,7 @@ def finish_alpha(mask: np.ndarray, frame_rgb: np.ndarray, settings: MatteSetting
     h, w = frame_rgb.shape[:2]
     mask_u8 = cv2.convertScaleAbs(np.asarray(mask, dtype=np.float32), alpha=255.0)  # the worker's R8 mask
     refined = fast_guided.refine_packed(mask_u8, frame_rgb, settings.erode, settings.feather,
-                                        settings.feather_mode == "guided", w, linear=False)
+                                        settings.feather_mode == "guided", (w, h), linear=False)
     return fast_guided.apply_packed(refined, frame_rgb)
 
 

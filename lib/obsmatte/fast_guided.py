@@ -181,6 +181,18 @@ def unpack(texture: np.ndarray) -> np.ndarray:
     return (texture.astype(np.float32) - np.float32(_ZERO_U16)) * np.float32(1.0 / _U16_PER_UNIT)
 
 
+# Knob sizes (erode, feather) are pixels of a frame whose long side is this; they scale with the frame so
+# a preset tuned on one resolution does the same thing at another. The model's errors scale with the
+# frame (its mask is a fixed size), so a fixed output-pixel radius would correct a 1080p frame only a
+# third as far as a 360p one.
+REFERENCE_LONG_SIDE = 1280
+
+
+def output_px(knob_px: float, output_size: tuple[int, int]) -> float:
+    """A knob's size (pixels at a 1280-pixel long side) in pixels of an output of output_size (w, h)."""
+    return knob_px * max(output_size) / float(REFERENCE_LONG_SIDE)
+
+
 def radius_at_mask_size(feather_px: float, mask_width: int, output_width: int, max_radius: int = 8) -> int:
     """The guided radius: feather_px output pixels in mask pixels (at least 1, at most max_radius)."""
     return int(min(max_radius, max(1, round(round(feather_px) * mask_width / float(output_width)))))
@@ -244,16 +256,19 @@ def erode_small(alpha_small: np.ndarray, radius_px: float) -> np.ndarray:
 
 
 def refine_packed(mask_u8: np.ndarray, guide_frame: np.ndarray | None, erode_px: float, feather_px: float,
-                  guided: bool, output_width: int, linear: bool) -> Refined:
+                  guided: bool, output_size: tuple[int, int], linear: bool) -> Refined:
     """Everything the filter does to a new mask, at the mask's size: erode/dilate, then the colour
     guided coefficients (eps from the guide's noise; or a gaussian feather, sigma = px / 2, when not
     guided), packed for the shader.
 
-    Radii are in output pixels. Without a guide frame (or when not guided) the slope is 0 and there is
+    Radii are knob sizes (pixels at a 1280-pixel long side, see output_px); output_size is (w, h).
+    Without a guide frame (or when not guided) the slope is 0 and there is
     no ramp, so the shader's formula returns the refined alpha, bilinearly upsampled.
     """
     alpha = mask_u8.astype(np.float32) * np.float32(1 / 255.0)
     h, w = alpha.shape
+    output_width = output_size[0]
+    erode_px, feather_px = output_px(erode_px, output_size), output_px(feather_px, output_size)
     scale = w / float(output_width)  # mask pixels per output pixel
     alpha = erode_small(alpha, erode_px * scale)
     if feather_px > 0 and guided and guide_frame is not None:

@@ -57,11 +57,14 @@ FIELDS: tuple[Field, ...] = (
           "Centre of the soft ramp that turns the model's confidence into alpha.", 0.0, 1.0, 0.01),
     Field("softness", "float", 0.3, "Threshold softness", "mask",
           "Width of that ramp: 0 is a hard cut, larger keeps softer edges.", 0.0, 1.0, 0.01),
-    Field("erode", "int", 0, "Erode / dilate (px)", "mask",
-          "Shrinks (positive) or grows (negative) the person's edge by this many output pixels.", -10, 10, 1),
-    Field("feather", "float", 2.0, "Edge feather (px)", "mask",
-          "Softens the edge over this many output pixels (guided: the refinement's window radius).",
-          0.0, 20.0, 0.5),
+    # Sizes in pixels of a 720p frame (1280 long side), scaled to the real frame, so a preset does the
+    # same at 480p and 1080p (fast_guided.output_px).
+    Field("erode", "int", 0, "Erode / dilate (px at 720p)", "mask",
+          "Shrinks (positive) or grows (negative) the person's edge by this many pixels of a 720p frame "
+          "(scaled with the frame's size).", -20, 20, 1),
+    Field("feather", "float", 4.0, "Edge feather (px at 720p)", "mask",
+          "Softens the edge over this many pixels of a 720p frame, scaled with the frame's size (guided: "
+          "the refinement's window radius).", 0.0, 60.0, 0.5),
     Field("feather_mode", "choice", "guided", "Edge refinement", "mask",
           "'guided' moves the edge onto the colour edges of the frame itself (hair, shoulders) and keeps it "
           "crisp; 'blur' is a plain blur.",

@@ -29,8 +29,8 @@ SCENE_OF_PRESET = {"studio": "studio", "cafe": "cafe", "multi_person": "multi_pe
 GRID = {
     "threshold": (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7),
     "softness": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4),
-    "erode": (-1, 0, 1, 2),
-    "feather": (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0),
+    "erode": (-2, 0, 2, 4),  # knob pixels are pixels of a 720p frame (the eval's frames are 640 px long)
+    "feather": (0.0, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0, 32.0, 40.0),
     "feather_mode": ("guided", "blur"),
     "temporal_smoothing": (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95),
     "min_person_area": (0.0, 0.005, 0.01, 0.02),

@@ -271,8 +271,8 @@ class MattingFilter:
             key = (result.seq, s.erode, s.feather, guided, linear, w, h)
             if key != self.refined_key:
                 self.refined_key = key
-                refiner.post(key, result.mask, gfx.frame_for(result.frame_id), s.erode, s.feather, guided, w,
-                             linear)
+                refiner.post(key, result.mask, gfx.frame_for(result.frame_id), s.erode, s.feather, guided,
+                             (w, h), linear)
         done = refiner.take()
         if done is not None and done[0][5:] == (w, h):
             gfx.upload_refined(done[1])

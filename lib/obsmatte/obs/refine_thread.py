@@ -27,11 +27,11 @@ class RefineThread:
         self.error: str | None = None  # the last failure (one line), cleared by the next success
 
     def post(self, key: Any, mask: np.ndarray, guide_frame: np.ndarray | None, erode_px: float,
-             feather_px: float, guided: bool, output_width: int, linear: bool) -> None:
+             feather_px: float, guided: bool, output_size: tuple[int, int], linear: bool) -> None:
         with self._cond:
             if self._stopping:
                 return
-            self._job = (key, (mask, guide_frame, erode_px, feather_px, guided, output_width, linear))
+            self._job = (key, (mask, guide_frame, erode_px, feather_px, guided, output_size, linear))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
