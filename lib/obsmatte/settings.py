@@ -65,7 +65,8 @@ FIELDS: tuple[Field, ...] = (
           "'guided' follows the edges of the frame itself (hair, shoulders); 'blur' is a plain blur.",
           choices=FEATHER_MODES),
     Field("temporal_smoothing", "float", 0.5, "Temporal smoothing", "mask",
-          "How much of the previous mask carries over, to stop flicker. Fast motion is followed anyway.",
+          "Where the picture is still, how much of the previous mask carries over, to stop flicker. "
+          "Where it moves, the mask follows at once.",
           0.0, 0.95, 0.05),
     Field("min_person_area", "float", 0.01, "Minimum person size", "mask",
           "Islands smaller than this fraction of the frame are removed; every person above it is kept.",
