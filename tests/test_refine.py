@@ -181,6 +181,127 @@ def test_temporal_smoothing_strength_zero_is_passthrough_and_reset_on_new_size()
     assert np.array_equal(smoother.update(a), a)
 
 
+MASK_HW = (144, 256)  # MediaPipe landscape's mask: the size the smoother works at
+FRAME_HW = (180, 320)  # the OBS worker's input
+
+
+def _person_scene(portrait, shift_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frame 320x180 uint8, truth at the mask's size): a real portrait over a grey backdrop, moved
+    right by shift_px frame pixels."""
+    _, rgb, alpha = portrait
+    h, w = FRAME_HW
+    s = h / rgb.shape[0]
+    size = (max(1, round(rgb.shape[1] * s)), h)
+    fg = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    a = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+    frame_a = np.zeros((h, w), np.float32)
+    frame_fg = np.zeros((h, w, 3), np.float32)
+    x = (w - size[0]) // 2 + shift_px
+    x0, x1 = max(0, x), min(w, x + size[0])
+    frame_a[:, x0:x1] = a[:, x0 - x:x1 - x]
+    frame_fg[:, x0:x1] = fg[:, x0 - x:x1 - x]
+    frame = frame_a[..., None] * frame_fg + (1 - frame_a[..., None]) * np.float32(128)
+    truth = cv2.resize(frame_a, (MASK_HW[1], MASK_HW[0]), interpolation=cv2.INTER_AREA)
+    return np.clip(np.rint(frame), 0, 255).astype(np.uint8), truth
+
+
+def _noisy(frame: np.ndarray, rng, sigma: float = 2.0) -> np.ndarray:
+    """A webcam's fresh sensor noise on every frame."""
+    return np.clip(np.rint(frame + rng.normal(0, sigma, frame.shape)), 0, 255).astype(np.uint8)
+
+
+def _flickering_confidence(truth: np.ndarray, rng) -> np.ndarray:
+    """What a segmentation model gives on a still frame: the right answer plus per-frame noise, with
+    some edge pixels jumping across the threshold by more than 0.5 (the old rule let those through)."""
+    prob = np.clip(truth + rng.normal(0, 0.05, truth.shape), 0, 1)
+    edge = (truth > 0.05) & (truth < 0.95) | (cv2.dilate(truth, np.ones((5, 5))) - cv2.erode(truth, np.ones((5, 5))) > 0.5)
+    jumps = edge & (rng.random(truth.shape) < 0.3)
+    prob[jumps] = 1.0 - np.round(truth[jumps])
+    return prob.astype(np.float32)
+
+
+def _mean_flicker(stack: list[np.ndarray]) -> float:
+    return float(np.abs(np.diff(np.stack(stack), axis=0)).mean())
+
+
+def test_frame_change_gate_is_closed_on_sensor_noise_and_open_where_the_person_moved(portraits):
+    from obsmatte.evaluation.scenes import darken
+    rng = np.random.default_rng(1)
+    still, truth = _person_scene(portraits[2], 0)
+    moved, truth_moved = _person_scene(portraits[2], 24)
+    for label, a, b in (("webcam noise", _noisy(still, rng), _noisy(still, rng)),
+                        ("dark room", darken(still, 1), darken(still, 2))):
+        gate = refine.frame_change_gate(refine.grey_at(a, MASK_HW), refine.grey_at(b, MASK_HW))
+        assert gate.shape == MASK_HW and gate.dtype == np.float32
+        assert gate.mean() < 0.01, f"{label}: the gate must stay closed on a still picture ({gate.mean():.3f})"
+    changed = np.abs(truth_moved - truth) > 0.5
+    gate = refine.frame_change_gate(refine.grey_at(_noisy(moved, rng), MASK_HW),
+                                    refine.grey_at(_noisy(still, rng), MASK_HW))
+    assert (gate[changed] >= 0.99).mean() > 0.95, "where the person moved, the gate must open fully"
+
+
+def test_frame_gated_smoothing_holds_a_still_picture_against_confidence_flicker(portraits):
+    rng = np.random.default_rng(2)
+    frame, truth = _person_scene(portraits[0], 0)
+    gated, rule_without_frame = refine.TemporalSmoother(0.9), refine.TemporalSmoother(0.9)
+    raw, out_gated, out_old = [], [], []
+    for _ in range(40):
+        prob = _flickering_confidence(truth, rng)
+        raw.append(prob)
+        out_gated.append(gated.update(prob, _noisy(frame, rng)))
+        out_old.append(rule_without_frame.update(prob))
+    flicker_raw, flicker_gated, flicker_old = (_mean_flicker(x[10:]) for x in (raw, out_gated, out_old))
+    assert flicker_gated < 0.25 * flicker_raw, (flicker_raw, flicker_gated)
+    assert flicker_gated < 0.5 * flicker_old, "the frame must tell noise from motion better than the mask"
+    bias = np.abs(np.mean(out_gated[10:], axis=0) - np.mean(raw[10:], axis=0)).mean()
+    assert bias < 0.01, f"holding must not bias the mask ({bias:.3f})"
+
+
+def test_frame_gated_smoothing_follows_a_moving_person_in_the_first_frame(portraits):
+    rng = np.random.default_rng(3)
+    smoother = refine.TemporalSmoother(0.95)
+    before, truth_before = _person_scene(portraits[1], -20)
+    for _ in range(10):
+        smoother.update(_flickering_confidence(truth_before, rng), _noisy(before, rng))
+    after, truth_after = _person_scene(portraits[1], 20)
+    first = smoother.update(truth_after, _noisy(after, rng))
+    assert iou(first, truth_after) > 0.97, "a person who moved must be followed at once, not smeared"
+
+
+def test_frame_gated_smoothing_catches_up_within_a_few_frames_where_the_dark_frame_hides_the_move(portraits):
+    """In a dark, noisy room parts of this person are as bright as the backdrop, so the frame gate
+    opens only partly; the model's answer, kept for two frames, must still be followed."""
+    from obsmatte.evaluation.scenes import darken
+
+    def dark_room(frame, seed):  # what the low-light preset's pipeline gives the smoother
+        return refine.condition_low_light(darken(frame, seed), 0.5)
+    rng = np.random.default_rng(3)
+    smoother = refine.TemporalSmoother(0.95)
+    before, truth_before = _person_scene(portraits[1], -20)
+    for i in range(10):
+        smoother.update(_flickering_confidence(truth_before, rng), dark_room(before, i))
+    after, truth_after = _person_scene(portraits[1], 20)
+    ious = [iou(smoother.update(truth_after, dark_room(after, 10 + i)), truth_after) for i in range(4)]
+    assert ious[0] > 0.8, ious
+    assert ious[3] > 0.97, f"the person must be caught up within 4 frames, not held ({ious})"
+
+
+def test_frame_gated_smoothing_starts_afresh_on_a_new_size_and_after_reset(portraits):
+    rng = np.random.default_rng(4)
+    frame, truth = _person_scene(portraits[0], 0)
+    smoother = refine.TemporalSmoother(0.9)
+    smoother.update(truth, frame)
+    held = smoother.update(np.zeros_like(truth), _noisy(frame, rng))
+    assert held.mean() > 0.8 * truth.mean(), "a still picture holds the previous mask"
+    bigger = np.full((288, 512), 0.3, np.float32)
+    assert np.array_equal(smoother.update(bigger, cv2.resize(frame, (640, 360))), bigger)
+    smoother.reset()
+    zeros = np.zeros_like(truth)
+    assert np.array_equal(smoother.update(zeros, frame), zeros)
+    smoother.set_strength(0.0)
+    assert np.array_equal(smoother.update(truth, frame), truth), "strength 0 is a passthrough"
+
+
 # --- erode / dilate --------------------------------------------------------------------------------
 
 def test_erode_shrinks_and_dilate_grows_by_the_radius():

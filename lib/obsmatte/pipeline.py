@@ -72,8 +72,9 @@ class MaskPipeline:
         prob = self.matter.predict(model_input)
         t2 = time.perf_counter()
         # Smooth the model's confidence before cutting it: a flickering pixel near the threshold then
-        # settles instead of toggling between 0 and 1.
-        prob = self.smoother.update(prob)
+        # settles instead of toggling between 0 and 1. The frame the model saw tells the smoother where
+        # the picture moved (follow at once) and where it did not (hold the previous answer).
+        prob = self.smoother.update(prob, model_input)
         alpha = refine.soft_threshold(prob, s.threshold, s.softness)
         alpha = refine.remove_small_islands(alpha, s.min_person_area)
         t3 = time.perf_counter()

@@ -166,26 +166,94 @@ def remove_small_islands(alpha: np.ndarray, min_area_fraction: float, level: flo
 
 # --- temporal smoothing ----------------------------------------------------------------------------
 
-# Per-pixel change (in probability) at and above which a pixel is treated as real motion and follows
-# the new mask completely; noise and flicker are well below it.
+# Box radius (mask pixels) over which the frame difference is averaged before it is judged: sensor
+# noise is independent per pixel and averages away, a moving person is larger than the box and stays.
+_CHANGE_BOX_RADIUS = 3
+# A pixel counts as moving when the averaged change within _CHANGE_GROW_RADIUS mask pixels of it is
+# above the frame's noise: the mask at a pixel also changes when the person moves right next to it.
+_CHANGE_GROW_RADIUS = 2
+# The frame's noise level is this percentile of the averaged change (most of a webcam frame is still,
+# so it measures noise even while a person moves through up to ~3/4 of the frame).
+_NOISE_PERCENTILE = 25
+# Change (in grey levels) that starts to open the gate: NOISE_FACTOR x the noise level + MIN_CHANGE.
+# At twice that change the gate is fully open and the pixel takes the new mask at once. MIN_CHANGE
+# keeps video-codec shimmer (which the percentile barely sees) from opening it: 1 let more flicker
+# through on the real videos, 3 and above started to lag a moving person in the dark
+# (tools/flicker_breakdown.py).
+_NOISE_FACTOR = 4.0
+_MIN_CHANGE = 2.0
+# The model's recent answer: an EMA of its confidence with this weight on the newest mask. Where it
+# is KEPT_START or more away from the output (a change the model kept for two frames, unlike a one-frame
+# toggle, which moves it only half-way), the pixel follows even though the grey picture barely changed
+# (a person as bright as the backdrop, a dark room); fully from KEPT_START + KEPT_RAMP. Measured with
+# tools/flicker_breakdown.py: no cost in flicker on the videos, and such a person is caught up within
+# 2-3 frames instead of ~20.
+_RECENT_WEIGHT = 0.5
+_KEPT_START = 0.5
+_KEPT_RAMP = 0.2
+# Per-pixel confidence change at and above which a pixel follows the new mask at once when no frame
+# is given (the rule before frame gating; callers without frames keep it).
 _MOTION_DIFF = 0.5
 
 
+def frame_change_gate(grey: np.ndarray, previous_grey: np.ndarray) -> np.ndarray:
+    """How much each pixel moved between two grey frames at the mask's size, 0 (still) .. 1 (moving).
+
+      d      = |box(grey - previous_grey)|                box radius CHANGE_BOX_RADIUS, signed first
+                                                          so that sensor noise averages away
+      noise  = NOISE_PERCENTILE-th percentile of d        (most of the frame is still)
+      level  = NOISE_FACTOR * noise + MIN_CHANGE
+      gate   = clip(dilate(d) / level - 1, 0, 1)          dilation radius CHANGE_GROW_RADIUS
+    """
+    k = 2 * _CHANGE_BOX_RADIUS + 1
+    d = cv2.blur(cv2.subtract(grey, previous_grey), (k, k))  # one box of the difference = difference of boxes
+    d = cv2.absdiff(d, 0.0)
+    noise = float(np.percentile(d[::2, ::2], _NOISE_PERCENTILE))  # every 4th pixel: the same level, 4x cheaper
+    level = np.float32(_NOISE_FACTOR * noise + _MIN_CHANGE)
+    g = 2 * _CHANGE_GROW_RADIUS + 1
+    d = cv2.dilate(d, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (g, g)))
+    gate = d * (np.float32(1.0) / level) - np.float32(1.0)
+    return np.clip(gate, 0.0, 1.0, out=gate)
+
+
+def grey_at(frame_rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """float32 luma (0..255) of an RGB uint8 frame at the mask's size.
+
+    Luma first (a third of the data to resize); area averaging only when shrinking 2x or more, since
+    its non-integer path costs ~10x bilinear and the gate box-averages the change anyway."""
+    _check_rgb(frame_rgb)
+    h, w = shape
+    grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+    if grey.shape != (h, w):
+        interpolation = cv2.INTER_AREA if grey.shape[1] >= 2 * w else cv2.INTER_LINEAR
+        grey = cv2.resize(grey, (w, h), interpolation=interpolation)
+    return grey.astype(np.float32)
+
+
 class TemporalSmoother:
-    """Motion-aware exponential moving average of successive masks, to stop flicker.
+    """Temporal hold of the model's confidence, gated by how much the FRAME changed, to stop flicker.
 
     Per pixel, with s = strength in [0, 0.99], prev = the last output and new = the incoming mask:
-      d     = |new - prev|
-      w     = s * max(0, 1 - d / MOTION_DIFF)      (weight kept from the previous output)
-      out   = w * prev + (1 - w) * new
-    Small differences (noise, flicker) are blended strongly (w ~ s); a pixel that changes by
-    MOTION_DIFF (0.5) or more is real motion and takes the new value at once, so a moving person is
-    never smeared. strength 0 is a passthrough. The state resets itself when the mask size changes.
+      moved  = frame_change_gate(frame, previous frame)    0 where the picture is still, 1 where it moves
+      recent = recent + RECENT_WEIGHT * (new - recent)     the model's answer over the last few frames
+      kept   = clip((|recent - prev| - KEPT_START) / KEPT_RAMP, 0, 1)
+      gate   = max(moved, kept)
+      w      = s * (1 - gate)                              (weight kept from the previous output)
+      out    = w * prev + (1 - w) * new
+    Where the picture did not change, the model's answer should not change either, so its changes there
+    (flicker) are blended strongly (w = s); where the picture changed, the pixel takes the new mask at
+    once, so a moving person is never smeared, however far the confidence jumps. `kept` catches what the
+    grey frame cannot see (a person as bright as the backdrop): a change the model keeps for two frames
+    is followed, a one-frame toggle is not. Without a frame the gate is the confidence change itself:
+    gate = min(1, |new - prev| / MOTION_DIFF). strength 0 is a passthrough. The state resets itself
+    when the mask size changes.
     """
 
     def __init__(self, strength: float):
         self.strength = 0.0
         self._previous: np.ndarray | None = None
+        self._previous_grey: np.ndarray | None = None
+        self._recent: np.ndarray | None = None
         self.set_strength(strength)
 
     def set_strength(self, strength: float) -> None:
@@ -193,15 +261,30 @@ class TemporalSmoother:
 
     def reset(self) -> None:
         self._previous = None
+        self._previous_grey = None
+        self._recent = None
 
-    def update(self, mask: np.ndarray) -> np.ndarray:
+    def update(self, mask: np.ndarray, frame: np.ndarray | None = None) -> np.ndarray:
+        """Smoothed mask; `frame` is the RGB uint8 frame the mask came from (any size)."""
         mask = _check_mask(mask)
-        prev = self._previous
-        if self.strength <= 0 or prev is None or prev.shape != mask.shape:
-            self._previous = mask.copy()
+        if self.strength <= 0:
+            self.reset()
             return mask
-        diff = np.abs(mask - prev)
-        keep = np.float32(self.strength) * np.clip(1.0 - diff * np.float32(1.0 / _MOTION_DIFF), 0.0, 1.0)
+        grey = grey_at(frame, mask.shape) if frame is not None else None
+        prev, prev_grey = self._previous, self._previous_grey
+        self._previous_grey = grey
+        if prev is None or prev.shape != mask.shape:
+            self._previous = mask.copy()
+            self._recent = mask.copy()
+            return mask
+        self._recent += np.float32(_RECENT_WEIGHT) * (mask - self._recent)
+        if grey is not None and prev_grey is not None:
+            gate = frame_change_gate(grey, prev_grey)
+            kept = np.abs(self._recent - prev) * np.float32(1.0 / _KEPT_RAMP) - np.float32(_KEPT_START / _KEPT_RAMP)
+            np.maximum(gate, np.clip(kept, 0.0, 1.0, out=kept), out=gate)
+        else:
+            gate = np.minimum(np.abs(mask - prev) * np.float32(1.0 / _MOTION_DIFF), np.float32(1.0))
+        keep = np.float32(self.strength) * (np.float32(1.0) - gate)
         out = mask + keep * (prev - mask)
         self._previous = out.copy()
         return out

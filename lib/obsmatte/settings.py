@@ -70,7 +70,8 @@ FIELDS: tuple[Field, ...] = (
           "crisp; 'blur' is a plain blur.",
           choices=FEATHER_MODES),
     Field("temporal_smoothing", "float", 0.5, "Temporal smoothing", "mask",
-          "How much of the previous mask carries over, to stop flicker. Fast motion is followed anyway.",
+          "Where the picture is still, how much of the previous mask carries over, to stop flicker. "
+          "Where it moves, the mask follows at once.",
           0.0, 0.95, 0.05),
     # Off by default: the tuner (`obs-matting tune`, grid 0 / 0.005 / 0.01 / 0.02) chose 0 for all four
     # presets; at 0.01 the defaults lose a small person whole on the multi-person scene (only the cafe
