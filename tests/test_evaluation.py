@@ -86,12 +86,25 @@ def test_flicker_and_streaming_meter_agree():
     assert metrics.flicker(np.ones((5, 2, 2)), region) == 0.0  # a steady mask does not flicker
 
 
-def test_temporal_regions_from_the_median():
-    stack = np.zeros((5, 1, 3), np.float32)
+def test_temporal_regions_from_the_median_and_only_where_the_picture_is_still():
+    stack = np.zeros((5, 1, 4), np.float32)
     stack[:, 0, 1] = 1.0
-    stack[:2, 0, 2] = 1.0  # on for 2 of 5 frames: median 0 -> background
+    stack[:2, 0, 2] = 1.0  # the model blinks here in 2 of 5 frames: median 0 -> background (measured)
+    stack[:, 0, 3] = 0.0
     bg, fg = metrics.temporal_regions(stack)
-    assert bg.tolist() == [[True, False, True]] and fg.tolist() == [[False, True, False]]
+    assert bg.tolist() == [[True, False, True, True]] and fg.tolist() == [[False, True, False, False]]
+    still = np.array([[True, True, True, False]])  # an arm passed over the last pixel
+    bg, fg = metrics.temporal_regions(stack, still)
+    assert bg.tolist() == [[True, False, True, False]] and fg.tolist() == [[False, True, False, False]]
+
+
+def test_still_picture_leaves_out_what_moves_and_a_margin_but_not_noise():
+    rng = np.random.default_rng(0)
+    frames = np.clip(120 + rng.normal(0, 3, (20, 60, 80)), 0, 255).astype(np.uint8)  # webcam noise
+    frames[5:9, 20:30, 50:60] = 250  # something bright passes for 4 frames
+    still = metrics.still_picture(frames, margin=5)
+    assert not still[20:30, 50:60].any() and not still[25, 46] and not still[15, 55]  # it and its margin
+    assert still[:10, :40].all() and still[40:, :].all()  # noise alone never counts as change
 
 
 # ----------------------------------------------------------------------------------------- baseline

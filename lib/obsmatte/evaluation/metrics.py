@@ -56,11 +56,32 @@ def person_recall(pred: np.ndarray, person_alpha: np.ndarray, level: float = 0.5
     return float(np.logical_and(area, pred >= level).sum() / n)
 
 
-def temporal_regions(reference_alphas: np.ndarray, low: float = 0.05, high: float = 0.95
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(background, interior) masks of a (T, H, W) stack: time-median below `low` / above `high`."""
+def temporal_regions(reference_alphas: np.ndarray, picture_still: np.ndarray | None = None,
+                     low: float = 0.05, high: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """(background, interior) masks of a (T, H, W) stack: time-median below `low` / above `high`, and,
+    when given, only where the picture itself never changed (`picture_still`, see still_picture).
+
+    Flicker is the alpha changing where nothing in the picture did. A pixel an arm passes over is not
+    such a place: its alpha must change, and a matte that lags behind the arm would be rewarded for
+    changing it less. (Without the picture condition a matte that followed the model's own motion
+    exactly, with no noise at all, scored about the same as the lagging peer baseline.) The median, not
+    the max, picks the regions so that pixels where the model itself blinks now and then stay in them:
+    those blinks are exactly the flicker to measure."""
     med = np.median(reference_alphas, axis=0)
-    return med < low, med > high
+    bg, fg = med < low, med > high
+    if picture_still is not None:
+        bg, fg = bg & picture_still, fg & picture_still
+    return bg, fg
+
+
+def still_picture(grey_frames: np.ndarray, level: float = 10.0, box: int = 5, margin: int = 15) -> np.ndarray:
+    """(H, W) True where a (T, H, W) grey video never changes by more than `level` grey levels from its
+    time-median (after a `box` x `box` blur, which averages sensor and codec noise away), `margin` pixels
+    clear of any change (a refined edge reaches that far from the moving contour)."""
+    blurred = np.stack([cv2.blur(g.astype(np.float32), (box, box)) for g in grey_frames])
+    changed = (np.abs(blurred - np.median(blurred, axis=0)).max(axis=0) > level).astype(np.uint8)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    return cv2.dilate(changed, k) == 0
 
 
 def flicker(alphas: np.ndarray, region: np.ndarray) -> float:

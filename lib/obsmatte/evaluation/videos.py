@@ -1,9 +1,11 @@
 """Frame sequences for temporal stability: the real videos in ../shared/eval/video, and one still portrait
 repeated with fresh small noise on every frame (a perfect matter would show no change at all).
 
-There is no true alpha for the videos, so flicker is measured where the answer is not in doubt: the
-"true-ish" background (time-median of the model's raw probability < 0.05) and interior (> 0.95). The
-regions come from the raw model on the clean frames, so every method is scored on the same pixels.
+There is no true alpha for the videos, so flicker is measured where the answer is not in doubt and the
+picture does not change: the background (time-median of the model's raw probability < 0.05) and the
+interior (> 0.95), in both cases only where the video itself stays still (metrics.still_picture), so a
+moving arm's legitimate alpha change is not counted as flicker. The regions come from the raw model on the clean frames,
+so every method is scored on the same pixels.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 
 from .. import paths
 from ..errors import ImageError
+from . import metrics
 from .scenes import WORK_SIDE, _resize_long_side, darken
 
 STILL_REPEATS = 30
@@ -83,10 +86,9 @@ def reference_regions(seq: Sequence, matter) -> tuple[np.ndarray, np.ndarray]:
     frames = seq.clean if seq.clean is not None else seq.frames
     h, w = frames[0].shape[:2]
     probs = np.stack([matter.predict(f) for f in frames])
-    med = np.median(probs, axis=0)
-    med = cv2.resize(med, (w, h), interpolation=cv2.INTER_LINEAR)
+    med = cv2.resize(np.median(probs, axis=0), (w, h), interpolation=cv2.INTER_LINEAR)
+    still = metrics.still_picture(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]))
+    bg, fg = metrics.temporal_regions(med[None], still)
     # Stay clear of the edge: shrink both regions a little so upsampling blur does not leak into them.
     k = np.ones((5, 5), np.uint8)
-    bg = cv2.erode((med < 0.05).astype(np.uint8), k).astype(bool)
-    fg = cv2.erode((med > 0.95).astype(np.uint8), k).astype(bool)
-    return bg, fg
+    return cv2.erode(bg.astype(np.uint8), k).astype(bool), cv2.erode(fg.astype(np.uint8), k).astype(bool)
