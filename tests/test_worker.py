@@ -131,3 +131,23 @@ def test_stop_is_prompt_and_idempotent(small_portrait):
     assert time.monotonic() - t0 < 5.0
     assert w.stop(1.0)
     assert not any(t.name == "obsmatte-worker" and t.is_alive() for t in threading.enumerate() if t is w._thread)
+
+
+def test_stream_gives_the_masks_process_gives_one_by_one():
+    """MaskPipeline.stream prepares the next frame on a helper thread; the masks (with their temporal
+    state) must be exactly those of process() called frame by frame, in order, with the right frames."""
+    from obsmatte.evaluation.videos import read_video, video_dir
+    from obsmatte.pipeline import MaskPipeline
+    from obsmatte.settings import MatteSettings
+    from conftest import need_shared
+    need_shared("eval", "video")
+    frames = read_video(sorted(video_dir().glob("*.mp4"))[0], 12)
+    settings = MatteSettings({"temporal_smoothing": 0.8, "low_light_boost": 0.5})
+    one_by_one = MaskPipeline(settings)
+    expected = [one_by_one.process(f) for f in frames]
+    streamed = list(MaskPipeline(settings).stream(iter(frames)))
+    assert len(streamed) == len(frames)
+    for (frame, mask), original, want in zip(streamed, frames, expected):
+        assert frame is original
+        np.testing.assert_array_equal(mask, want)
+    assert list(MaskPipeline(settings).stream(iter([]))) == []

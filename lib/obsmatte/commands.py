@@ -196,13 +196,19 @@ def cmd_video(args) -> int:
     pipeline = MaskPipeline(settings)  # one pipeline for the whole clip: temporal state carries over
     sink = _FrameSink(dst, fps, (w, h), settings)
     progress = Progress(total, "video")
-    try:
-        while not args.max_frames or sink.count < args.max_frames:
+    def frames():
+        read = 0
+        while not args.max_frames or read < args.max_frames:
             ok, bgr = cap.read()
             if not ok:
-                break
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            alpha = matte_image(rgb, settings, pipeline)
+                return
+            read += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    try:
+        # the next frame is read and prepared for the model while the model runs this one
+        for rgb, mask in pipeline.stream(frames()):
+            alpha = compose.finish_alpha(mask, rgb, settings)
             sink.write(compose.composite(rgb, alpha, settings, bg))
             if total:
                 progress.step()

@@ -148,6 +148,9 @@ class Matter:
         self.session = session
         self.info = info
         self._input = None  # preallocated model input buffer
+        # The RGB frame as the model saw it (resized), kept for steps that want the picture at the mask's
+        # size (the temporal smoother's motion gate) without reading the full frame a second time.
+        self.last_model_rgb: np.ndarray | None = None
 
     # -- to override --
     def input_hw(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
@@ -155,16 +158,39 @@ class Matter:
         return self.spec.input.size
 
     def feeds(self, rgb: np.ndarray) -> dict[str, np.ndarray]:
-        return {self.spec.input.name: self._normalise(rgb)}
+        return self.feeds_for(self._normalise(rgb))
+
+    def feeds_for(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        """The session's inputs around an already normalised input tensor (RVM adds its states)."""
+        return {self.spec.input.name: tensor}
 
     def postprocess(self, outputs: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
     # -- shared --
     def predict(self, rgb: np.ndarray) -> np.ndarray:
+        self._check_frame(rgb)
+        return self._run(self.feeds(rgb))
+
+    def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(input tensor, the frame as the model sees it): the part of predict() that needs no session,
+        so a stream can prepare the next frame on another thread while the model runs this one. The
+        tensor is a private copy (the adapter's buffer is reused by the next call)."""
+        self._check_frame(rgb)
+        return self._normalise(rgb).copy(), self.last_model_rgb
+
+    def predict_prepared(self, tensor: np.ndarray) -> np.ndarray:
+        """predict() for a tensor from prepare() (last_model_rgb is left alone: it may already belong to
+        the next frame, being prepared on another thread)."""
+        return self._run(self.feeds_for(tensor))
+
+    @staticmethod
+    def _check_frame(rgb: np.ndarray) -> None:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ModelError(f"expected an RGB uint8 frame (H, W, 3), got {rgb.dtype} {rgb.shape}")
-        outputs = self.session.run(None, self.feeds(rgb))
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        outputs = self.session.run(None, feeds)
         alpha = self.postprocess(outputs)
         if not np.isfinite(alpha).all():
             raise ModelError(f"model {self.spec.id} produced non-finite values")
@@ -181,6 +207,7 @@ class Matter:
         beyond the resize). With zero mean and unit std (MediaPipe, RVM) it is a single multiply."""
         spec = self.spec.input
         img = self._resized(rgb, self.input_hw(rgb.shape[:2]))
+        self.last_model_rgb = img
         if spec.channels == "BGR":
             img = img[:, :, ::-1]
         h, w = img.shape[:2]
@@ -275,8 +302,7 @@ class RvmMatter(Matter):
         self.state_hw = None
         self.steps_since_reset = 0
 
-    def feeds(self, rgb):
-        src = self._normalise(rgb)
+    def feeds_for(self, src):
         hw = src.shape[2:]
         if self.state_hw != hw:
             self.reset()

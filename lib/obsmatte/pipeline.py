@@ -7,6 +7,8 @@ erode/dilate, feathering) is compose.finish_alpha on the CPU and the effect shad
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,21 +67,71 @@ class MaskPipeline:
 
     def process(self, rgb: np.ndarray) -> np.ndarray:
         """RGB uint8 frame of any size -> float32 alpha in [0, 1] at the model's output size."""
-        s = self.settings
         t0 = time.perf_counter()
-        model_input = refine.condition_low_light(rgb, s.low_light_boost) if s.low_light_boost > 0 else rgb
+        model_input = self._condition(rgb)
         t1 = time.perf_counter()
         prob = self.matter.predict(model_input)
         t2 = time.perf_counter()
-        # Smooth the model's confidence before cutting it: a flickering pixel near the threshold then
-        # settles instead of toggling between 0 and 1. The frame the model saw tells the smoother where
-        # the picture moved (follow at once) and where it did not (hold the previous answer).
-        prob = self.smoother.update(prob, model_input)
-        alpha = refine.soft_threshold(prob, s.threshold, s.softness)
-        alpha = refine.remove_small_islands(alpha, s.min_person_area)
+        seen = getattr(self.matter, "last_model_rgb", None)
+        alpha = self._refine(prob, model_input if seen is None else seen)
         t3 = time.perf_counter()
         self.times = StepTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
         return alpha
+
+    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(frame, mask) for consecutive frames, in order: the masks process() would give one by one.
+
+        While the model runs one frame, a helper thread prepares the next (low-light conditioning,
+        shrink, normalise; OpenCV and onnxruntime release the GIL), so on two or more cores most of the
+        preparation is hidden behind the model (`obs-matting bench`, "stream" rows). For frames that are
+        already there (a video file); the OBS worker takes live frames one at a time with process().
+        """
+        if not hasattr(self.matter, "prepare"):  # a wrapped model (evaluation cache): one by one
+            for rgb in frames:
+                yield rgb, self.process(rgb)
+            return
+
+        def prepare(rgb):
+            t0 = time.perf_counter()
+            tensor, seen = self.matter.prepare(self._condition(rgb))
+            return rgb, tensor, seen, (time.perf_counter() - t0) * 1e3
+
+        def finish(prepared):
+            rgb, tensor, seen, prepare_ms = prepared
+            t0 = time.perf_counter()
+            prob = self.matter.predict_prepared(tensor)
+            t1 = time.perf_counter()
+            alpha = self._refine(prob, seen)
+            self.times = StepTimes(prepare_ms, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
+            return rgb, alpha
+
+        frames = iter(frames)
+        first = next(frames, None)
+        if first is None:
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="obsmatte-prepare") as pool:
+            pending = pool.submit(prepare, first)
+            for rgb in frames:
+                ready = pending.result()
+                pending = pool.submit(prepare, rgb)
+                yield finish(ready)
+            yield finish(pending.result())
+
+    def _condition(self, rgb: np.ndarray) -> np.ndarray:
+        """The model's input: low-light conditioning when asked for (never the video that is shown)."""
+        boost = self.settings.low_light_boost
+        return refine.condition_low_light(rgb, boost) if boost > 0 else rgb
+
+    def _refine(self, prob: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """Confidence -> alpha at the model's size; `seen` is the frame as the model saw it."""
+        s = self.settings
+        # Smooth the model's confidence before cutting it: a flickering pixel near the threshold then
+        # settles instead of toggling between 0 and 1. The frame tells the smoother where the picture
+        # moved (follow at once) and where it did not (hold the previous answer); the model's own small
+        # copy serves, rather than reading the full frame a second time.
+        prob = self.smoother.update(prob, seen)
+        alpha = refine.soft_threshold(prob, s.threshold, s.softness)
+        return refine.remove_small_islands(alpha, s.min_person_area)
 
 
 def _is_rvm(model_id: str) -> bool:

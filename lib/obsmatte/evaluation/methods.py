@@ -39,6 +39,7 @@ class CachedMatter:
         self.info = getattr(matter, "info", None)
         self.max_entries = max_entries
         self._cache: OrderedDict[bytes, tuple[np.ndarray, float]] = OrderedDict()
+        self.last_model_rgb: np.ndarray | None = None
         self.credit_ms = 0.0  # inference time to charge minus lookup time spent, since the last take_credit()
         self.hits = self.misses = 0
 
@@ -48,12 +49,15 @@ class CachedMatter:
             repr(rgb.shape).encode()
         hit = self._cache.get(key)
         if hit is not None:
+            # what the adapter would have left for the pipeline's motion gate (cheap next to a model run)
+            self.last_model_rgb = self.matter._resized(rgb, self.matter.input_hw(rgb.shape[:2]))
             self._cache.move_to_end(key)
             self.hits += 1
             self.credit_ms += hit[1] - (time.perf_counter() - t0) * 1e3
             return hit[0].astype(np.float32)
         t1 = time.perf_counter()
         prob = self.matter.predict(rgb)
+        self.last_model_rgb = getattr(self.matter, "last_model_rgb", None)
         infer_ms = (time.perf_counter() - t1) * 1e3
         self.misses += 1
         self._cache[key] = (prob.astype(np.float16), infer_ms)
