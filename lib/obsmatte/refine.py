@@ -208,7 +208,10 @@ def frame_change_gate(grey: np.ndarray, previous_grey: np.ndarray) -> np.ndarray
     k = 2 * _CHANGE_BOX_RADIUS + 1
     d = cv2.blur(cv2.subtract(grey, previous_grey), (k, k))  # one box of the difference = difference of boxes
     d = cv2.absdiff(d, 0.0)
-    noise = float(np.percentile(d[::2, ::2], _NOISE_PERCENTILE))  # every 4th pixel: the same level, 4x cheaper
+    # every 4th pixel gives the same level 4x cheaper; a partial sort (nearest rank) costs half a percentile
+    sample = d[::2, ::2].ravel()
+    rank = int(len(sample) * _NOISE_PERCENTILE / 100)
+    noise = float(np.partition(sample, rank)[rank])
     level = np.float32(_NOISE_FACTOR * noise + _MIN_CHANGE)
     g = 2 * _CHANGE_GROW_RADIUS + 1
     d = cv2.dilate(d, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (g, g)))
