@@ -448,3 +448,13 @@ def test_low_light_boost_helps_a_real_model_on_darkened_portraits(portraits, sha
     print(f"meet_segmentation on darkened portraits: IoU {np.mean(dark_scores):.3f} -> "
           f"{np.mean(boosted_scores):.3f} with boost 0.5")
     assert np.mean(boosted_scores) > np.mean(dark_scores) + 0.01
+
+
+def test_nearest_rank_matches_a_full_sort_with_and_without_runs_of_zeros():
+    rng = np.random.default_rng(8)
+    for zeros in (0.0, 0.2, 0.6, 1.0):
+        v = rng.random(9000).astype(np.float32)
+        v[rng.random(9000) < zeros] = 0.0
+        for pct in (0, 25, 50, 99):
+            rank = int(v.size * pct / 100)
+            assert refine._nearest_rank(v, pct) == float(np.sort(v)[rank]), (zeros, pct)

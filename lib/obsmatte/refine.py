@@ -196,6 +196,18 @@ _KEPT_RAMP = 0.2
 _MOTION_DIFF = 0.5
 
 
+def _nearest_rank(values: np.ndarray, percentile: float) -> float:
+    """The nearest-rank percentile of non-negative values, quick when many are exactly 0.
+
+    On a real webcam's still background most box-filtered differences are exactly 0, and np.partition
+    (np.percentile too) slows down ~50x on such runs of equal values (0.75 ms for 9 000 values, measured);
+    the zeros are counted instead and only the rest is partitioned."""
+    rank = int(values.size * percentile / 100)
+    nonzero = values[values > 0]
+    k = rank - (values.size - nonzero.size)
+    return 0.0 if k < 0 else float(np.partition(nonzero, k)[k])
+
+
 def frame_change_gate(grey: np.ndarray, previous_grey: np.ndarray) -> np.ndarray:
     """How much each pixel moved between two grey frames at the mask's size, 0 (still) .. 1 (moving).
 
@@ -208,10 +220,7 @@ def frame_change_gate(grey: np.ndarray, previous_grey: np.ndarray) -> np.ndarray
     k = 2 * _CHANGE_BOX_RADIUS + 1
     d = cv2.blur(cv2.subtract(grey, previous_grey), (k, k))  # one box of the difference = difference of boxes
     d = cv2.absdiff(d, 0.0)
-    # every 4th pixel gives the same level 4x cheaper; a partial sort (nearest rank) costs half a percentile
-    sample = d[::2, ::2].ravel()
-    rank = int(len(sample) * _NOISE_PERCENTILE / 100)
-    noise = float(np.partition(sample, rank)[rank])
+    noise = _nearest_rank(d[::2, ::2].ravel(), _NOISE_PERCENTILE)  # every 4th pixel: the same level, 4x cheaper
     level = np.float32(_NOISE_FACTOR * noise + _MIN_CHANGE)
     g = 2 * _CHANGE_GROW_RADIUS + 1
     d = cv2.dilate(d, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (g, g)))
