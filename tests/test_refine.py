@@ -257,13 +257,20 @@ def test_frame_gated_smoothing_holds_a_still_picture_against_confidence_flicker(
     assert bias < 0.01, f"holding must not bias the mask ({bias:.3f})"
 
 
+def _settled_then_moved(portrait, rng, camera):
+    """A TemporalSmoother(0.95) that watched the person stand still for 10 frames, seen through
+    camera(frame, i), with a flickering confidence; and (frame, truth) after the person moved 40 px."""
+    smoother = refine.TemporalSmoother(0.95)
+    before, truth_before = _person_scene(portrait, -20)
+    for i in range(10):
+        smoother.update(_flickering_confidence(truth_before, rng), camera(before, i))
+    after, truth_after = _person_scene(portrait, 20)
+    return smoother, after, truth_after
+
+
 def test_frame_gated_smoothing_follows_a_moving_person_in_the_first_frame(portraits):
     rng = np.random.default_rng(3)
-    smoother = refine.TemporalSmoother(0.95)
-    before, truth_before = _person_scene(portraits[1], -20)
-    for _ in range(10):
-        smoother.update(_flickering_confidence(truth_before, rng), _noisy(before, rng))
-    after, truth_after = _person_scene(portraits[1], 20)
+    smoother, after, truth_after = _settled_then_moved(portraits[1], rng, lambda f, _: _noisy(f, rng))
     first = smoother.update(truth_after, _noisy(after, rng))
     assert iou(first, truth_after) > 0.97, "a person who moved must be followed at once, not smeared"
 
@@ -275,12 +282,7 @@ def test_frame_gated_smoothing_catches_up_within_a_few_frames_where_the_dark_fra
 
     def dark_room(frame, seed):  # what the low-light preset's pipeline gives the smoother
         return refine.condition_low_light(darken(frame, seed), 0.5)
-    rng = np.random.default_rng(3)
-    smoother = refine.TemporalSmoother(0.95)
-    before, truth_before = _person_scene(portraits[1], -20)
-    for i in range(10):
-        smoother.update(_flickering_confidence(truth_before, rng), dark_room(before, i))
-    after, truth_after = _person_scene(portraits[1], 20)
+    smoother, after, truth_after = _settled_then_moved(portraits[1], np.random.default_rng(3), dark_room)
     ious = [iou(smoother.update(truth_after, dark_room(after, 10 + i)), truth_after) for i in range(5)]
     assert ious[0] > 0.8, ious
     # 5 frames (1/6 s at 30 fps): the exposure-gain conditioning lifts the room's noise with the picture,
@@ -368,18 +370,10 @@ def test_feather_modes():
 def test_guided_feather_beats_blur_on_the_real_portraits_edges(portraits):
     """A 256-px blocky mask of each portrait's alpha, upsampled to 1280 px: in the band around the true
     edge, the guided feather must land closer to the true alpha than a blur of the same width."""
+    from obsmatte.evaluation.scenes import blocky_edge_case
     err_guided, err_blur = [], []
     for _, rgb, truth in portraits:
-        h, w = truth.shape
-        scale = 1280 / max(h, w)
-        size = (round(w * scale), round(h * scale))
-        frame = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        alpha = cv2.resize(truth, size, interpolation=cv2.INTER_AREA)
-        low = cv2.resize(alpha, (256, round(256 * size[1] / size[0])), interpolation=cv2.INTER_AREA)
-        up = cv2.resize((low >= 0.5).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-        edge = cv2.morphologyEx((alpha >= 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-        band = cv2.dilate(edge | ((alpha > 0.02) & (alpha < 0.98)).astype(np.uint8),
-                          np.ones((15, 15), np.uint8)).astype(bool)
+        frame, alpha, up, band = blocky_edge_case(rgb, truth)
         err_guided.append(np.abs(refine.feather(up, 4, "guided", frame) - alpha)[band].mean())
         err_blur.append(np.abs(refine.feather(up, 4, "blur") - alpha)[band].mean())
     print(f"edge-band error, feather 4 px: guided {np.mean(err_guided):.4f}, blur {np.mean(err_blur):.4f}")

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from obsmatte import compose, fast_guided, paths, refine
+from obsmatte.evaluation.scenes import blocky_edge_case
 from obsmatte.settings import MatteSettings
 
 MODEL_WH = (256, 144)
@@ -70,15 +71,7 @@ def _quality() -> None:
     print("\nedge-band mean |alpha - truth| of a 256-px blocky mask upsampled to 1280 px (12 portraits)")
     data = []
     for rgb, truth in portraits:
-        h, w = truth.shape
-        size = (round(w * 1280 / max(h, w)), round(h * 1280 / max(h, w)))
-        frame = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        alpha = cv2.resize(truth, size, interpolation=cv2.INTER_AREA)
-        low = cv2.resize(alpha, (256, round(256 * size[1] / size[0])), interpolation=cv2.INTER_AREA)
-        up = cv2.resize((low >= 0.5).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-        edge = cv2.morphologyEx((alpha >= 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-        band = cv2.dilate(edge | ((alpha > 0.02) & (alpha < 0.98)).astype(np.uint8),
-                          np.ones((15, 15), np.uint8)).astype(bool)
+        frame, alpha, up, band = blocky_edge_case(rgb, truth)
         grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
         data.append((grey, alpha, up, band))
     eps_values = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)

@@ -172,6 +172,7 @@ _CHANGE_BOX_RADIUS = 3
 # A pixel counts as moving when the averaged change within _CHANGE_GROW_RADIUS mask pixels of it is
 # above the frame's noise: the mask at a pixel also changes when the person moves right next to it.
 _CHANGE_GROW_RADIUS = 2
+_CHANGE_GROW_DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * _CHANGE_GROW_RADIUS + 1,) * 2)
 # The frame's noise level is this percentile of the averaged change (most of a webcam frame is still,
 # so it measures noise even while a person moves through up to ~3/4 of the frame).
 _NOISE_PERCENTILE = 25
@@ -222,8 +223,7 @@ def frame_change_gate(grey: np.ndarray, previous_grey: np.ndarray) -> np.ndarray
     d = cv2.absdiff(d, 0.0)
     noise = _nearest_rank(d[::2, ::2].ravel(), _NOISE_PERCENTILE)  # every 4th pixel: the same level, 4x cheaper
     level = np.float32(_NOISE_FACTOR * noise + _MIN_CHANGE)
-    g = 2 * _CHANGE_GROW_RADIUS + 1
-    d = cv2.dilate(d, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (g, g)))
+    d = cv2.dilate(d, _CHANGE_GROW_DISC)
     gate = d * (np.float32(1.0) / level) - np.float32(1.0)
     return np.clip(gate, 0.0, 1.0, out=gate)
 

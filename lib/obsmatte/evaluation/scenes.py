@@ -88,6 +88,26 @@ def split(portraits: list[Portrait], which: str) -> list[Portrait]:
 
 
 # ---------------------------------------------------------------------------------------- compositing
+def blocky_edge_case(rgb: np.ndarray, truth: np.ndarray, long_side: int = 1280, mask_width: int = 256
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(frame, alpha, upsampled mask, edge band) for judging edge refinement on a real portrait.
+
+    The portrait and its alpha at `long_side` px; a hard mask of the alpha at `mask_width` px (what a
+    thresholded model output looks like) upsampled back bilinearly; and the band where refinement is
+    judged: the true 0.5 contour and the soft alpha, dilated by 7 px."""
+    h, w = truth.shape
+    scale = long_side / max(h, w)
+    size = (round(w * scale), round(h * scale))
+    frame = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    alpha = cv2.resize(truth, size, interpolation=cv2.INTER_AREA)
+    low = cv2.resize(alpha, (mask_width, round(mask_width * size[1] / size[0])), interpolation=cv2.INTER_AREA)
+    up = cv2.resize((low >= 0.5).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    edge = cv2.morphologyEx((alpha >= 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    band = cv2.dilate(edge | ((alpha > 0.02) & (alpha < 0.98)).astype(np.uint8),
+                      np.ones((15, 15), np.uint8)).astype(bool)
+    return frame, alpha, up, band
+
+
 def composite(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> np.ndarray:
     """a*F + (1-a)*B rounded to uint8."""
     a = alpha[..., None].astype(np.float32)

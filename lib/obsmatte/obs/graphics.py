@@ -305,7 +305,8 @@ class FilterGraphics:
                         bg_uv_scale: tuple[float, float], frame_size: tuple[int, int]) -> None:
         p = self.params
         self._set_matte_params()
-        L.gs_effect_set_vec2(p["image_texel"], C.byref(L.Vec2(1.0 / max(1, frame_size[0]), 1.0 / max(1, frame_size[1]))))
+        fw, fh = (max(1, v) for v in frame_size)
+        L.gs_effect_set_vec2(p["image_texel"], C.byref(L.Vec2(1.0 / fw, 1.0 / fh)))  # the guide's smoothing
         r, g, b = (c / 255.0 for c in color_rgb)
         if linear:  # the colour as typed is sRGB-encoded; converted once here, not per pixel
             r, g, b = srgb_to_linear(r), srgb_to_linear(g), srgb_to_linear(b)

@@ -3,8 +3,7 @@
 On the graphics thread even the grey filter's 0.6 ms (more when the worker thread competes for the GIL)
 were a third of the filter's per-frame budget. Here the graphics thread posts the new mask and takes the
 packed result on a later frame (one frame, 33 ms, after the mask arrived), then only uploads a 300 KB
-texture. A
-mailbox of one: a newer post replaces a job not yet started, so the work never queues up.
+texture. A mailbox of one: a newer post replaces a job not yet started, so the work never queues up.
 """
 from __future__ import annotations
 
