@@ -85,7 +85,7 @@ def test_fast_colour_guided_refines_real_edges_and_matches_the_full_filter(portr
 
 def test_packed_texture_reproduces_the_coefficients(portraits):
     """apply_packed (the shader's formula) equals clip(A . (I - 0.5) + c) up to 16-bit storage, in both guide
-    spaces, with I the [1 2 1]-smoothed frame; with the ramp it equals refine.soft_threshold's smoothstep."""
+    spaces; with the ramp it equals refine.soft_threshold's smoothstep."""
     _, rgb, truth = portraits[0]
     mh, mw = _mask_size(*truth.shape)
     small_rgb = cv2.resize(rgb, (mw, mh), interpolation=cv2.INTER_AREA)
@@ -93,8 +93,7 @@ def test_packed_texture_reproduces_the_coefficients(portraits):
     for linear in (False, True):
         g = F.small_guide(small_rgb, mask.shape, linear)
         a, c = F.coefficients(g, mask, 2)
-        applied_to = F.smoothed_guide_u8(small_rgb, linear).astype(np.float32) / 255.0  # the de-noised guide
-        exact = np.clip((a * (applied_to - 0.5)).sum(axis=2) + c, 0, 1)
+        exact = np.clip((a * (g - 0.5)).sum(axis=2) + c, 0, 1)
         packed = F.pack(a, c)
         assert packed.dtype == np.uint16 and packed.shape == (mh, mw, 4)
         got = F.apply_packed(F.Refined(packed, 0.0), small_rgb, linear)  # same size: no upsampling
@@ -234,18 +233,3 @@ def test_knob_sizes_scale_with_the_frame():
     assert cover[640] < plain * 0.97  # the erosion did something measurable
     assert abs(cover[640] - cover[1280]) < 0.01 * plain
     assert F.output_px(16, (640, 360)) == 8 and F.output_px(16, (720, 1280)) == 16
-
-
-def test_smoothed_guide_weakens_sensor_noise_and_keeps_the_picture(portraits):
-    """The guide the slope is applied to: [1 2 1]/4 in x and y keeps 0.14 of white noise's variance
-    (the sum of the squared weights), i.e. sigma / 2.7, while a real portrait barely changes."""
-    _, rgb, _ = portraits[0]
-    rng = np.random.default_rng(5)
-    noise = rng.normal(0, 6, rgb.shape)
-    flat = np.full(rgb.shape, 128.0)
-    noisy_flat = np.clip(np.rint(flat + noise), 0, 255).astype(np.uint8)
-    before = noisy_flat.astype(np.float32).std()
-    after = F.smoothed_guide_u8(noisy_flat, False).astype(np.float32).std()
-    assert after < before / 2.3, (before, after)
-    change = lambda out: np.abs(out.astype(np.float32) - rgb.astype(np.float32)).mean()
-    assert change(F.smoothed_guide_u8(rgb, False)) < 0.6 * change(cv2.blur(rgb, (5, 5)))  # far from a blur

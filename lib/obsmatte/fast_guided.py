@@ -80,16 +80,6 @@ def guide_u8(rgb: np.ndarray, linear: bool) -> np.ndarray:
     return cv2.LUT(rgb, _CURVE_LINEAR_SQRT) if linear else rgb
 
 
-def smoothed_guide_u8(rgb: np.ndarray, linear: bool) -> np.ndarray:
-    """The full-size guide the coefficients are applied to: guide_u8 smoothed by [1 2 1]/4 in x and y.
-
-    The guided slope A multiplies whatever noise the full-size frame carries, and on a still picture
-    that noise made the edge shimmer (`obs-matting eval` "still flicker", studio: 0.0020 unsmoothed,
-    0.0008 smoothed, with the same MAE). The shader gets the same kernel from four bilinear taps half a
-    pixel off-centre (matte.effect, matte_pixel); the clamp sampler is a replicated border."""
-    return cv2.GaussianBlur(guide_u8(rgb, linear), (3, 3), 0, borderType=cv2.BORDER_REPLICATE)
-
-
 def guide(rgb: np.ndarray, linear: bool) -> np.ndarray:
     """float32 HxWx3 guide in [0, 1] (see guide_u8)."""
     return guide_u8(rgb, linear).astype(np.float32) * np.float32(1 / 255.0)
@@ -232,7 +222,7 @@ def apply_packed(refined: Refined, frame_rgb: np.ndarray, linear: bool = False) 
     scale = np.float32(1 / 255.0)
     up = cv2.resize(cv2.merge([a_r * scale, a_g * scale, a_b * scale, bias * scale]), (w, h),
                     interpolation=cv2.INTER_LINEAR)
-    rgba = cv2.cvtColor(smoothed_guide_u8(frame_rgb, linear), cv2.COLOR_RGB2RGBA).astype(np.float32)  # A = 255
+    rgba = cv2.cvtColor(guide_u8(frame_rgb, linear), cv2.COLOR_RGB2RGBA).astype(np.float32)  # A = 255
     q = cv2.transform(cv2.multiply(rgba, up), _SUM_OF_FOUR)
     return resharpen(q, refined.ramp).astype(np.float32, copy=False)
 

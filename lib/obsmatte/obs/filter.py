@@ -329,7 +329,7 @@ class MattingFilter:
             gfx.ring_push(target, parent, w, h, t0)
             frame_tex = gfx.ring_pick(result.timestamp)
             if frame_tex:
-                gfx.set_draw_params(s.color_rgb, bool(L.gs_get_linear_srgb()), bg, bg_scale, (w, h))
+                gfx.set_draw_params(s.color_rgb, bool(L.gs_get_linear_srgb()), bg, bg_scale)
                 gfx.draw_texture(frame_tex, w, h, technique)
             else:
                 L.obs_source_skip_video_filter(source)
@@ -337,7 +337,7 @@ class MattingFilter:
             if gfx.ring:
                 gfx.drop_ring()
             if L.obs_source_process_filter_begin(source, L.GS_RGBA, L.OBS_ALLOW_DIRECT_RENDERING):
-                gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale, (w, h))
+                gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale)
                 L.obs_source_process_filter_tech_end(source, gfx.effect, w, h, technique)
         t5 = time.perf_counter()
         ms = 1e3

@@ -29,7 +29,7 @@ from .refine_thread import RefineThread
 from .stage_pacer import StagePacer
 
 PARAMS = ("image", "alpha_tex", "src", "bg_tex", "texel", "sigma", "coef_range", "edge_ramp", "bg_color",
-          "linear_out", "bg_uv_scale", "image_texel")
+          "linear_out", "bg_uv_scale")
 DRAW_TECHNIQUES = {"transparent": b"DrawTransparent", "color": b"DrawColor", "blur": b"DrawBlur",
                    "image": b"DrawImage"}
 SYNC_RING_SIZE = 6
@@ -302,11 +302,9 @@ class FilterGraphics:
         L.gs_effect_set_float(p["edge_ramp"], self.refined_ramp)
 
     def set_draw_params(self, color_rgb: tuple[int, int, int], linear: bool, bg: int,
-                        bg_uv_scale: tuple[float, float], frame_size: tuple[int, int]) -> None:
+                        bg_uv_scale: tuple[float, float]) -> None:
         p = self.params
         self._set_matte_params()
-        fw, fh = (max(1, v) for v in frame_size)
-        L.gs_effect_set_vec2(p["image_texel"], C.byref(L.Vec2(1.0 / fw, 1.0 / fh)))  # the guide's smoothing
         r, g, b = (c / 255.0 for c in color_rgb)
         if linear:  # the colour as typed is sRGB-encoded; converted once here, not per pixel
             r, g, b = srgb_to_linear(r), srgb_to_linear(g), srgb_to_linear(b)
