@@ -224,6 +224,12 @@ def _mean_flicker(stack: list[np.ndarray]) -> float:
     return float(np.abs(np.diff(np.stack(stack), axis=0)).mean())
 
 
+def _gate(frame, previous_frame):
+    """The smoother's motion gate between two frames, at the mask's size (it works at gate_shape)."""
+    small = refine.gate_shape(MASK_HW)
+    return refine.frame_change_gate(refine.grey_at(frame, small), refine.grey_at(previous_frame, small), MASK_HW)
+
+
 def test_frame_change_gate_is_closed_on_sensor_noise_and_open_where_the_person_moved(portraits):
     from obsmatte.evaluation.scenes import darken
     rng = np.random.default_rng(1)
@@ -231,12 +237,11 @@ def test_frame_change_gate_is_closed_on_sensor_noise_and_open_where_the_person_m
     moved, truth_moved = _person_scene(portraits[2], 24)
     for label, a, b in (("webcam noise", _noisy(still, rng), _noisy(still, rng)),
                         ("dark room", darken(still, 1), darken(still, 2))):
-        gate = refine.frame_change_gate(refine.grey_at(a, MASK_HW), refine.grey_at(b, MASK_HW))
+        gate = _gate(a, b)
         assert gate.shape == MASK_HW and gate.dtype == np.float32
         assert gate.mean() < 0.01, f"{label}: the gate must stay closed on a still picture ({gate.mean():.3f})"
     changed = np.abs(truth_moved - truth) > 0.5
-    gate = refine.frame_change_gate(refine.grey_at(_noisy(moved, rng), MASK_HW),
-                                    refine.grey_at(_noisy(still, rng), MASK_HW))
+    gate = _gate(_noisy(moved, rng), _noisy(still, rng))
     assert (gate[changed] >= 0.99).mean() > 0.95, "where the person moved, the gate must open fully"
 
 
