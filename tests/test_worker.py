@@ -151,3 +151,26 @@ def test_stream_gives_the_masks_process_gives_one_by_one():
         assert frame is original
         np.testing.assert_array_equal(mask, want)
     assert list(MaskPipeline(settings).stream(iter([]))) == []
+
+
+def test_stream_stops_with_the_models_error_and_leaves_no_thread_behind():
+    """A model that fails mid-stream: the masks before it arrive, then its error, and the helper
+    thread (which may hold the next frame's preparation and the previous mask's refinement) is gone."""
+    from obsmatte.errors import ModelError
+    from obsmatte.pipeline import MaskPipeline
+    pipeline = MaskPipeline(MatteSettings({"temporal_smoothing": 0.8}))
+    real, calls = pipeline.matter.predict_prepared, []
+
+    def failing_on_the_fourth(tensor):
+        calls.append(1)
+        if len(calls) == 4:
+            raise ModelError("the model failed")
+        return real(tensor)
+    pipeline.matter.predict_prepared = failing_on_the_fourth
+    frames = [np.full((180, 320, 3), 30 * i, np.uint8) for i in range(8)]
+    got = []
+    with pytest.raises(ModelError, match="the model failed"):
+        for frame, mask in pipeline.stream(iter(frames)):
+            got.append(frame)
+    assert len(got) == 2 and got[0] is frames[0] and got[1] is frames[1]  # frame 3's mask was still refining
+    assert not any(t.name.startswith("obsmatte-stream") for t in threading.enumerate())

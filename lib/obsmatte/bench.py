@@ -5,9 +5,10 @@ conditioning), inference (the adapter's resize/normalise + session.run + postpro
 (smoothing, threshold ramp, and island removal when min_person_area is set), total; masks/s; and the
 ratio of pipeline throughput to bare `session.run` throughput on the same input, the two timed in
 alternation in the same run so machine noise hits both alike; once for frames one at a time (process(),
-the OBS worker's live frames) and once for a stream of consecutive frames (stream(), the video command:
-the next frame is prepared on a helper thread while the model runs). Two inputs: the 1280x720 frame the command
-line sees, and the small frame OBS hands the worker (the GPU-downscaled copy at the inference size).
+the OBS worker's live frames: every step waits for the one before) and once for a stream of consecutive
+frames (stream(), the video command: while the model runs frame N, a helper thread refines N-1 and
+prepares N+1). Two inputs: the 1280x720 frame the command line sees, and the small frame OBS hands the
+worker (the GPU-downscaled copy at the inference size).
 """
 from __future__ import annotations
 
@@ -71,9 +72,10 @@ STREAM_BLOCK = 40  # frames per timed block of the streaming comparison
 
 
 def _stream_ratio(pipeline: MaskPipeline, frame: np.ndarray, runs: int) -> float:
-    """Throughput of MaskPipeline.stream (what `obs-matting video` runs: the next frame prepared on a
-    helper thread while the model runs) over bare session.run, in alternating blocks of STREAM_BLOCK
-    frames; the median block time of each. The bare blocks run the exact tensors the stream builds."""
+    """Throughput of MaskPipeline.stream (what `obs-matting video` runs: the previous frame refined and
+    the next one prepared on a helper thread while the model runs) over bare session.run, in
+    alternating blocks of STREAM_BLOCK frames; the median block time of each. The bare blocks run the
+    exact tensors the stream builds."""
     matter = pipeline.matter
     feeds = matter.feeds(frame)
     bare, streamed = [], []
@@ -116,6 +118,6 @@ def run_bench(args) -> int:
                   f"{r['ratio']:6.2f} {r['stream_ratio']:6.2f}")
     print("ms are medians; ratio = pipeline throughput / bare session.run throughput, frames one at a time "
           "(process(): the OBS worker's live frames); stream = the same for consecutive frames "
-          "(stream(): the video command, next frame prepared while the model runs). Target >= 0.8 for the "
-          "default model.")
+          "(stream(): the video command; frame N-1 refined and N+1 prepared while the model runs N). "
+          "Target >= 0.8 for the default model.")
     return 0

@@ -81,10 +81,13 @@ class MaskPipeline:
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(frame, mask) for consecutive frames, in order: the masks process() would give one by one.
 
-        While the model runs one frame, a helper thread prepares the next (low-light conditioning,
-        shrink, normalise; OpenCV and onnxruntime release the GIL), so on two or more cores most of the
-        preparation is hidden behind the model (`obs-matting bench`, "stream" rows). For frames that are
-        already there (a video file); the OBS worker takes live frames one at a time with process().
+        Three stages overlap: while the model runs frame N on the calling thread, one helper thread
+        refines frame N-1's mask and prepares frame N+1 (low-light conditioning, shrink, normalise).
+        OpenCV, numpy's loops and onnxruntime release the GIL, so on two cores the model has one core to
+        itself and everything else fits on the other (`obs-matting bench`, "stream" column). The helper
+        runs its jobs in the order they are given, so the temporal state sees the masks in order. For
+        frames that are already there (a video file); the OBS worker takes live frames one at a time
+        with process(), where overlapping would only add a frame of latency.
         """
         if not hasattr(self.matter, "prepare"):  # a wrapped model (evaluation cache): one by one
             for rgb in frames:
@@ -96,26 +99,30 @@ class MaskPipeline:
             tensor, seen = self.matter.prepare(self._condition(rgb))
             return rgb, tensor, seen, (time.perf_counter() - t0) * 1e3
 
-        def finish(prepared):
-            rgb, tensor, seen, prepare_ms = prepared
+        def refine_job(rgb, prob, seen, prepare_ms, inference_ms):
             t0 = time.perf_counter()
-            prob = self.matter.predict_prepared(tensor)
-            t1 = time.perf_counter()
             alpha = self._refine(prob, seen)
-            self.times = StepTimes(prepare_ms, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
+            self.times = StepTimes(prepare_ms, inference_ms, (time.perf_counter() - t0) * 1e3)
             return rgb, alpha
 
         frames = iter(frames)
         first = next(frames, None)
         if first is None:
             return
-        with ThreadPoolExecutor(1, thread_name_prefix="obsmatte-prepare") as pool:
-            pending = pool.submit(prepare, first)
-            for rgb in frames:
-                ready = pending.result()
-                pending = pool.submit(prepare, rgb)
-                yield finish(ready)
-            yield finish(pending.result())
+        with ThreadPoolExecutor(1, thread_name_prefix="obsmatte-stream") as helper:
+            pending = helper.submit(prepare, first)
+            refining = None
+            while pending is not None:
+                rgb, tensor, seen, prepare_ms = pending.result()
+                following = next(frames, None)
+                pending = helper.submit(prepare, following) if following is not None else None
+                t0 = time.perf_counter()
+                prob = self.matter.predict_prepared(tensor)
+                inference_ms = (time.perf_counter() - t0) * 1e3
+                previous, refining = refining, helper.submit(refine_job, rgb, prob, seen, prepare_ms, inference_ms)
+                if previous is not None:
+                    yield previous.result()
+            yield refining.result()
 
     def _condition(self, rgb: np.ndarray) -> np.ndarray:
         """The model's input: low-light conditioning when asked for (never the video that is shown)."""
