@@ -237,14 +237,15 @@ def smear_report(preset_ids):
             print(f"{pid:12s} {name:22s} {v[0]:.5f}       {v[1]:.4f}     {v[2]:.3f}  {v[3]:.3f}")
 
 
-def timing_report(repeat: int = 300):
+def timing_report(repeat: int = 1000):
     """Median ms of one TemporalSmoother.update at the landscape model's mask size (256x144), with and
-    without the frame, for the OBS worker's 320x180 input and the evaluation's 640x360 frames."""
+    without the frame: for the model's own 256x144 copy of the frame (what MaskPipeline passes), the
+    OBS worker's 320x180 input and the evaluation's 640x360 frames."""
     import time
     frames = load_videos(3)[1].frames  # real frames: a webcam-like picture, not random noise
     prob = np.clip(cv2.resize(frames[0][:, :, 0], (256, 144)).astype(np.float32) / 255, 0, 1)
     print("\n== TemporalSmoother.update, median ms over", repeat, "calls ==")
-    for label, size in (("320x180 frame", (320, 180)), ("640x360 frame", (640, 360)), ("no frame", None)):
+    for label, size in (("256x144 frame", (256, 144)), ("320x180 frame", (320, 180)), ("640x360 frame", (640, 360)), ("no frame", None)):
         pair = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames[:2]] if size else [None, None]
         smoother = refine.TemporalSmoother(0.9)
         smoother.update(prob, pair[0])

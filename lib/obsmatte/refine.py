@@ -166,11 +166,11 @@ def remove_small_islands(alpha: np.ndarray, min_area_fraction: float, level: flo
 
 # --- temporal smoothing ----------------------------------------------------------------------------
 
-# The motion gate works at half the mask's size: it only has to say where the picture moved, and a
-# quarter of the pixels makes it several times cheaper, and it was most of what the smoother cost
-# (the whole update, 320x180 frame: 0.34 -> 0.20 ms, tools/flicker_breakdown.py --timing-only; the
-# per-pixel blend below is in OpenCV calls, which beat numpy's on arrays this small). Sizes below are
-# HALF-size pixels.
+# The motion gate works at half the mask's size: it only has to say where the picture moved, a quarter
+# of the pixels makes it several times cheaper, and it was most of what the smoother cost. With the
+# per-pixel blend in OpenCV calls (which beat numpy's on arrays this small), the whole update on the
+# model's 256x144 copy went 0.29 -> 0.18 ms (tools/flicker_breakdown.py --timing-only).
+# Sizes below are HALF-size pixels.
 # Box radius over which the frame difference is averaged before it is judged: sensor noise is
 # independent per pixel and averages away, a moving person is larger than the box and stays. Radius 2
 # at half size is a 10x10 box of mask pixels; radius 1 (6x6) let the gate open on 2-4% of a still dark
