@@ -7,10 +7,18 @@ One run of OBS per case, all on the same 1280x720 portrait image source at 30 fp
   ours_transparent  our filter, default settings (background transparent: the schema default)
   ours_color        our filter, colour background
   ours_blur         our filter, blurred background
+  ours_normal_priority  our filter, default settings, with its threads left at normal priority
+                    (OBSMATTE_THREAD_PRIORITY=normal; see lib/obsmatte/thread_priority.py)
 Reports OBS's GetStats figures over the measured window and the filter's graphics-thread timings
 (written by the filter to OBSMATTE_STATS_FILE), then the ratio of each of ours to the built-in mask.
 
-    .venv/bin/python tools/bench_obs.py [--seconds 60] [--cases none,builtin_mask,ours_transparent]
+With --rounds N the cases run N times in alternation (none, builtin, ours, none, builtin, ours, ...):
+llvmpipe's frame time drifts by tens of percent over minutes on a shared 2-core machine (the built-in
+mask measured 21.7 ms in one run and 29.9 ms in another), so one run per case can put the drift into
+the ratio. The table then shows each case's median over the rounds, and every round's own ratio
+(ours / built-in, measured minutes apart at most).
+
+    .venv/bin/python tools/bench_obs.py [--seconds 60] [--rounds 1] [--cases none,builtin_mask,ours_transparent]
                                         [--screenshots DIR] [--json results.json] [--set KEY=VALUE ...]
 """
 from __future__ import annotations
@@ -19,6 +27,7 @@ import argparse
 import base64
 import json
 import logging
+import statistics
 import sys
 import tempfile
 import time
@@ -63,7 +72,7 @@ def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> l
     if case == "builtin_mask":
         return [{"id": "mask_filter_v2", "name": "Mask",
                  "settings": {"type": "mask_alpha_filter.effect", "image_path": str(mask_path)}}]
-    background = case.removeprefix("ours_")
+    background = case.removeprefix("ours_").replace("normal_priority", "transparent")
     settings = {"preset": "custom"}
     if background != "transparent":  # the default case keeps the schema's defaults untouched
         settings["background"] = background
@@ -73,7 +82,8 @@ def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> l
     return [{"id": "obs_matting_filter", "name": "Matting", "settings": settings}]
 
 
-CASES = ("none", "builtin_mask", "ours_transparent", "ours_color", "ours_blur")
+CASES = ("none", "builtin_mask", "ours_transparent", "ours_color", "ours_blur", "ours_normal_priority")
+CASE_ENV = {"ours_normal_priority": {"OBSMATTE_THREAD_PRIORITY": "normal"}}
 
 
 def run(case: str, work: Path, portrait: Path, mask_path: Path, models: Path, seconds: float,
@@ -83,7 +93,8 @@ def run(case: str, work: Path, portrait: Path, mask_path: Path, models: Path, se
     stats_base = run_dir / "stats"
     source = SourceSpec("Portrait", "image_source", {"file": str(portrait)}, case_filters(case, mask_path, overrides))
     obs = HeadlessObs(run_dir, [source], ROOT / "obs_matting.py",
-                      {"OBSMATTE_MODEL_PATH": str(models), "OBSMATTE_STATS_FILE": str(stats_base)})
+                      {"OBSMATTE_MODEL_PATH": str(models), "OBSMATTE_STATS_FILE": str(stats_base),
+                       **CASE_ENV.get(case, {})})
     obs.start()
     try:
         client = obs.client(timeout=30)
@@ -111,9 +122,10 @@ def run(case: str, work: Path, portrait: Path, mask_path: Path, models: Path, se
     return out
 
 
-def report(results: list[dict], seconds: float) -> None:
+def report(results: list[dict], seconds: float, rounds: int = 1) -> None:
     base = next((r["avg_frame_render_ms"] for r in results if r["case"] == "builtin_mask"), None)
-    print(f"\n1280x720 @ 30 fps, image source, {seconds:.0f} s measured per case (after {WARM_UP_S:.0f} s warm-up)")
+    each = f", median of {rounds} alternating rounds" if rounds > 1 else ""
+    print(f"\n1280x720 @ 30 fps, image source, {seconds:.0f} s measured per case (after {WARM_UP_S:.0f} s warm-up){each}")
     print("| case | OBS avg frame ms | / built-in | render skipped | output skipped | fps | "
           "filter total median / p99 ms | masks/s | inference ms |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -145,6 +157,7 @@ def report(results: list[dict], seconds: float) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="measured seconds per case")
+    ap.add_argument("--rounds", type=int, default=1, help="run the cases this many times, alternating")
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated, from: " + ", ".join(CASES))
     ap.add_argument("--screenshots", type=Path, default=None, help="save each case's output here")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
@@ -166,19 +179,58 @@ def main(argv=None) -> int:
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         ap.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
-    results = []
+    rounds: list[list[dict]] = []
     with tempfile.TemporaryDirectory(prefix="bench_obs_") as tmp:
         work = Path(tmp)
         portrait, mask_path, models = prepare(work)
-        for case in cases:
-            results.append(run(case, work, portrait, mask_path, models, args.seconds, args.screenshots, overrides))
-            r = results[-1]
-            print(f"{case}: {r['avg_frame_render_ms']:.2f} ms, skipped {r['render_skipped']}/{r['render_total']}",
-                  flush=True)
+        for k in range(args.rounds):
+            rounds.append([])
+            for case in cases:
+                run_dir = work / f"round{k}"
+                run_dir.mkdir(exist_ok=True)
+                r = run(case, run_dir, portrait, mask_path, models, args.seconds, args.screenshots, overrides)
+                rounds[-1].append(r)
+                print(f"round {k + 1}/{args.rounds} {case}: {r['avg_frame_render_ms']:.2f} ms, "
+                      f"skipped {r['render_skipped']}/{r['render_total']}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
-    report(results, args.seconds)
+        args.json.write_text(json.dumps(rounds, indent=1))
+    report(combine(rounds), args.seconds, len(rounds))
+    if len(rounds) > 1:
+        report_rounds(rounds)
     return 0
+
+
+def combine(rounds: list[list[dict]]) -> list[dict]:
+    """One row per case over the rounds: the median frame time (and that round's filter figures),
+    skipped frames summed, the lowest fps."""
+    out = []
+    for i, first in enumerate(rounds[0]):
+        runs = sorted((rnd[i] for rnd in rounds), key=lambda r: r["avg_frame_render_ms"])
+        row = dict(runs[len(runs) // 2])
+        row["avg_frame_render_ms"] = statistics.median(r["avg_frame_render_ms"] for r in runs)
+        for key in ("render_skipped", "render_total", "output_skipped"):
+            row[key] = sum(r[key] for r in runs)
+        row["active_fps"] = min(r["active_fps"] for r in runs)
+        row["exit_code"] = max((r["exit_code"] for r in runs), key=lambda c: c != 0)
+        out.append(row)
+    return out
+
+
+def report_rounds(rounds: list[list[dict]]) -> None:
+    cases = [r["case"] for r in rounds[0]]
+    if "builtin_mask" not in cases:
+        return
+    base = cases.index("builtin_mask")
+    print("\nper round, OBS avg frame ms (ratio to that round's built-in mask):")
+    for k, rnd in enumerate(rounds):
+        b = rnd[base]["avg_frame_render_ms"]
+        cells = ", ".join(f"{r['case']} {r['avg_frame_render_ms']:.2f} ({r['avg_frame_render_ms'] / b:.2f})" for r in rnd)
+        print(f"  round {k + 1}: {cells}")
+    for i, case in enumerate(cases):
+        if case.startswith("ours"):
+            ratios = [rnd[i]["avg_frame_render_ms"] / rnd[base]["avg_frame_render_ms"] for rnd in rounds]
+            print(f"  {case}: median of the per-round ratios {statistics.median(ratios):.2f} "
+                  f"(range {min(ratios):.2f}-{max(ratios):.2f})")
 
 
 if __name__ == "__main__":

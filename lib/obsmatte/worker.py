@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import thread_priority
 from .errors import MattingError
 from .pipeline import MaskPipeline
 from .settings import MatteSettings
@@ -64,6 +65,8 @@ class MattingWorker:
         self._recent: collections.deque[tuple[float, float, float]] = collections.deque(maxlen=60)
         self._last_run_started = 0.0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # None, or why the worker thread could not take background priority (thread_priority.py)
+        self.priority_problem: str | None = None
 
     # ------------------------------------------------------------------------------ caller side
     def start(self) -> "MattingWorker":
@@ -139,6 +142,8 @@ class MattingWorker:
 
     # ------------------------------------------------------------------------------ worker side
     def _run(self) -> None:
+        # below OBS's rendering threads: the model then runs in the time rendering leaves idle
+        self.priority_problem = thread_priority.lower_current_thread()
         self._apply_settings(self._settings)
         while True:
             with self._cond:

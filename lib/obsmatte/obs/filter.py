@@ -163,6 +163,10 @@ class MattingFilter:
         problem = self.problem()
         if problem:
             self.log_once(L.LOG_WARNING, f"{problem} — passing video through")
+        for thread in (self.worker, getattr(self.gfx, "refiner", None)):
+            priority = getattr(thread, "priority_problem", None)
+            if priority:  # the filter still works, it just competes with OBS's rendering for the CPU
+                self.log_once(L.LOG_INFO, f"background priority for the matting threads: {priority}")
 
     def source_is_leaving(self) -> bool:
         """True when OBS is removing this filter's source (exit, scene collection switch) or the filter.

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import thread_priority
 from ..fast_guided import Refined, refine_packed
 
 
@@ -24,6 +25,7 @@ class RefineThread:
         self._name = name
         self._thread: threading.Thread | None = None
         self.error: str | None = None  # the last failure (one line), cleared by the next success
+        self.priority_problem: str | None = None  # why the thread could not take background priority
 
     def post(self, key: Any, mask: np.ndarray, guide_frame: np.ndarray | None, erode_px: float,
              feather_px: float, guided: bool, output_size: tuple[int, int], linear: bool) -> None:
@@ -53,6 +55,8 @@ class RefineThread:
         return thread is None or not thread.is_alive()
 
     def _run(self) -> None:
+        # below OBS's rendering threads, like the worker
+        self.priority_problem = thread_priority.lower_current_thread()
         while True:
             with self._cond:
                 while self._job is None and not self._stopping:
