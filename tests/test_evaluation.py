@@ -251,7 +251,10 @@ def test_register_adds_eval_and_tune():
     args = parser.parse_args(["eval", "--quick", "--scenes", "studio,cafe"])
     assert args.quick and args.scenes == ["studio", "cafe"] and callable(args.func)
     args = parser.parse_args(["tune", "--preset", "cafe", "--budget", "5"])
-    assert args.preset == "cafe" and args.budget == 5
+    assert args.preset == "cafe" and args.budget == 5 and args.tune_on == "tune"
+    assert parser.parse_args(["tune", "--tune-on", "all"]).tune_on == "all"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["tune", "--tune-on", "held_out"])
     with pytest.raises(SystemExit):
         parser.parse_args(["eval", "--scenes", "moon"])
 

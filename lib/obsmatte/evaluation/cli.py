@@ -44,7 +44,8 @@ def cmd_tune(args) -> int:
     from .tune import run_tune
     ids = [args.preset] if args.preset else list(PRESET_IDS)
     run_tune(ids, args.budget, args.model, args.video_frames, seed=args.seed,
-             write=not (args.dry_run or args.proposed), command=_given_command(args), proposed=args.proposed)
+             write=not (args.dry_run or args.proposed), command=_given_command(args), proposed=args.proposed,
+             tune_on=args.tune_on)
     return 0
 
 
@@ -75,6 +76,9 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model id [default {DEFAULT_MODEL}]")
     p.add_argument("--video-frames", type=int, default=40, help="frames per video for flicker [default 40]")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tune-on", choices=("tune", "all"), default="tune",
+                   help="portraits searched on: the tuning split, with 4 held out [default], or all 12 "
+                        "(more data for the values, but no held-out figure)")
     p.add_argument("--dry-run", action="store_true", help="search and print, but do not write the presets")
     p.add_argument("--proposed", action="store_true",
                    help="search with the prototype refinement instead (prints only; never writes presets)")
