@@ -31,5 +31,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 extra=""; [ "$with_test" = 1 ] && extra="[test]"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extra" 2>&1 | grep -v "^WARNING: Location" || true
+# The engine's packages at the installer's pins for this Python (what users get), not whatever the
+# registry released since: a new onnxruntime must be a deliberate, tested pin change.
+if ! PYTHONPATH=lib .venv/bin/python -m obsmatte.installer requirements --cpu > .venv/pins.txt; then
+  echo "setup: warning: no pins for this Python; installing the newest releases instead" >&2
+  : > .venv/pins.txt
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -c .venv/pins.txt -e ".$extra" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import obsmatte, onnxruntime, cv2, numpy; print('setup: ready (obsmatte', obsmatte.__version__, '| onnxruntime', onnxruntime.__version__, '| opencv', cv2.__version__, ')')"

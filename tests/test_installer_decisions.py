@@ -118,7 +118,8 @@ def test_this_venv_matches_the_pins_for_its_python():
     """The dev venv is made with Debian's Python (what OBS links): the pins must describe it."""
     import sys
     reqs = providers.requirements(f"{sys.version_info[0]}.{sys.version_info[1]}", "onnxruntime")
-    assert providers.missing_requirements(reqs, providers.installed_distributions()) == []
+    missing = providers.missing_requirements(reqs, providers.installed_distributions())
+    assert missing == [], f"{missing}: setup.sh installs the pins from `python -m obsmatte.installer requirements`"
 
 
 def test_model_choice_from_the_real_manifest():
