@@ -93,13 +93,46 @@ def test_packed_texture_reproduces_the_coefficients(portraits):
     for linear in (False, True):
         g = F.small_guide(small_rgb, mask.shape, linear)
         a, c = F.coefficients(g, mask, 2)
-        exact = np.clip((a * (g - 0.5)).sum(axis=2) + c, 0, 1)
+        applied = F.full_size_guide(small_rgb, linear) / 255.0  # the guide the shader multiplies
+        exact = np.clip((a * (applied - 0.5)).sum(axis=2) + c, 0, 1)
         packed = F.pack(a, c)
         assert packed.dtype == np.uint16 and packed.shape == (mh, mw, 4)
         got = F.apply_packed(F.Refined(packed, 0.0), small_rgb, linear)  # same size: no upsampling
         assert np.abs(got - exact).max() <= 3e-3, linear
         ramped = F.apply_packed(F.Refined(packed, 0.5), small_rgb, linear)
         assert np.abs(ramped - refine.soft_threshold(exact.astype(np.float32), 0.5, 0.5)).max() <= 0.01
+
+
+def test_full_size_guide_is_the_shaders_two_half_pixel_samples():
+    """GUIDE_KERNEL is the mean of two bilinear samples at +-half a pixel on the diagonal (each a 2x2
+    block mean), edges clamped: computed here by sampling, as the GPU does."""
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    padded = np.pad(rgb.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="edge")
+    plus = (padded[1:-1, 1:-1] + padded[1:-1, 2:] + padded[2:, 1:-1] + padded[2:, 2:]) / 4
+    minus = (padded[1:-1, 1:-1] + padded[1:-1, :-2] + padded[:-2, 1:-1] + padded[:-2, :-2]) / 4
+    assert np.abs(F.full_size_guide(rgb, False) - (plus + minus) / 2).max() < 1e-3
+
+
+def test_denoised_guide_halves_the_shimmer_of_a_still_edge(portraits):
+    """A still portrait with fresh camera noise (sigma 2 levels) on every frame and the mask held: the
+    alpha's frame-to-frame change through apply_packed is at most half of what the raw guide gives."""
+    _, rgb, truth = portraits[0]
+    mh, mw = _mask_size(*truth.shape)
+    mask = _blocky_mask(truth)
+    refined = F.Refined(F.pack(*F.coefficients(F.small_guide(rgb, (mh, mw), False), mask, 4)), F.EDGE_RAMP)
+    coef = cv2.resize(F.unpack(refined.texture), truth.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    rng = np.random.default_rng(9)
+    ours, raw = [], []
+    for _ in range(6):
+        noisy = np.clip(np.rint(rgb + rng.normal(0, 2.0, rgb.shape)), 0, 255).astype(np.uint8)
+        ours.append(F.apply_packed(refined, noisy))
+        q = coef[..., 3] + (coef[..., :3] * (noisy / np.float32(255) - 0.5)).sum(axis=2)
+        raw.append(F.resharpen(q.astype(np.float32), F.EDGE_RAMP))
+    shimmer = [float(np.abs(np.diff(np.stack(x), axis=0)).mean()) for x in (ours, raw)]
+    print(f"still shimmer: denoised guide {shimmer[0]:.5f}, raw guide {shimmer[1]:.5f}")
+    assert shimmer[1] > 1e-4  # the noise does reach the raw guide's alpha
+    assert shimmer[0] <= 0.5 * shimmer[1]
 
 
 def test_noise_estimate_follows_added_noise_and_raises_eps(portraits):

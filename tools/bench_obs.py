@@ -9,6 +9,8 @@ One run of OBS per case, all on the same 1280x720 portrait image source at 30 fp
   ours_blur         our filter, blurred background
   ours_normal_priority  our filter, default settings, with its threads left at normal priority
                     (OBSMATTE_THREAD_PRIORITY=normal; see lib/obsmatte/thread_priority.py)
+  ours_steady_edges our filter, default settings with steady edges forced on (auto leaves them off on
+                    llvmpipe): what the denoised guide's two extra full-size reads cost here
 Reports OBS's GetStats figures over the measured window and the filter's graphics-thread timings
 (written by the filter to OBSMATTE_STATS_FILE), then the ratio of each of ours to the built-in mask.
 
@@ -72,8 +74,11 @@ def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> l
     if case == "builtin_mask":
         return [{"id": "mask_filter_v2", "name": "Mask",
                  "settings": {"type": "mask_alpha_filter.effect", "image_path": str(mask_path)}}]
-    background = case.removeprefix("ours_").replace("normal_priority", "transparent")
+    background = case.removeprefix("ours_").replace("normal_priority", "transparent").replace(
+        "steady_edges", "transparent")
     settings = {"preset": "custom"}
+    if case == "ours_steady_edges":
+        settings["edge_denoise"] = "on"
     if background != "transparent":  # the default case keeps the schema's defaults untouched
         settings["background"] = background
     if background == "color":
@@ -82,7 +87,8 @@ def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> l
     return [{"id": "obs_matting_filter", "name": "Matting", "settings": settings}]
 
 
-CASES = ("none", "builtin_mask", "ours_transparent", "ours_color", "ours_blur", "ours_normal_priority")
+CASES = ("none", "builtin_mask", "ours_transparent", "ours_color", "ours_blur", "ours_normal_priority",
+         "ours_steady_edges")
 CASE_ENV = {"ours_normal_priority": {"OBSMATTE_THREAD_PRIORITY": "normal"}}
 
 

@@ -47,7 +47,8 @@ def finish_alpha(mask: np.ndarray, frame_rgb: np.ndarray, settings: MatteSetting
     mask_u8 = cv2.convertScaleAbs(np.asarray(mask, dtype=np.float32), alpha=255.0)  # the worker's R8 mask
     refined = fast_guided.refine_packed(mask_u8, frame_rgb, settings.erode, settings.feather,
                                         settings.feather_mode == "guided", (w, h), linear=False)
-    return fast_guided.apply_packed(refined, frame_rgb)
+    # "auto" is on here: ~2 ms more at 1280x720 on the CPU, against ~20 ms for the full-size step itself
+    return fast_guided.apply_packed(refined, frame_rgb, denoise=settings.edge_denoise != "off")
 
 
 # --- compositing -----------------------------------------------------------------------------------

@@ -72,8 +72,10 @@ def test_filter_listed_on_both_sources(obs_session):
 
 
 def test_transparent_alpha_matches_cpu_pipeline(obs_session, reference_alpha):
+    """With steady edges forced on (auto leaves them off on llvmpipe): the shader's denoised guide is
+    the CPU twin's."""
     _, client = obs_session
-    _set(client, background="transparent")
+    _set(client, background="transparent", edge_denoise="on")
 
     def masked():
         shot = screenshot(client, "Portrait")
@@ -84,11 +86,22 @@ def test_transparent_alpha_matches_cpu_pipeline(obs_session, reference_alpha):
     shot = screenshot(client, "Portrait")  # a later frame: temporal smoothing has settled
     obs_alpha = shot[:, :, 3].astype(np.float32) / 255.0
     score = iou(obs_alpha, reference_alpha)
-    print(f"IoU(OBS alpha, CPU pipeline alpha) = {score:.4f}")
+    diff = float(np.abs(obs_alpha - reference_alpha).mean())
+    print(f"IoU(OBS alpha, CPU pipeline alpha) = {score:.4f}, mean |diff| {diff:.5f}")
     assert score >= 0.95
+    assert diff < 0.002  # the shader is the CPU twin's maths (measured 0.0008)
     obs, _ = obs_session
     stats = wait_for(lambda: masks_flowing(obs, "Portrait"), 10, what="the filter's stats")
     assert "masks/s" in stats["status"]
+    assert stats["edge_denoise"] is True
+
+
+def test_steady_edges_auto_is_off_on_the_software_renderer(obs_session):
+    obs, client = obs_session
+    _set(client, edge_denoise="auto")
+    stats = wait_for(lambda: (lambda s: s if s and s["edge_denoise"] is False else None)(
+        masks_flowing(obs, "Portrait")), 10, what="auto steady edges off")
+    assert "llvmpipe" in stats["renderer"].lower()
 
 
 def test_settings_over_websocket_change_the_output(obs_session, background_region, obs_assets):

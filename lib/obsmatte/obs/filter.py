@@ -22,7 +22,7 @@ from collections import deque
 from .. import paths
 from ..settings import MatteSettings
 from . import libobs as L
-from . import properties
+from . import properties, renderer
 from .convert import CUSTOM_PRESET, PRESET_KEY, effective_preset, preset_values_to_write, settings_from_values
 from .graphics import FilterGraphics
 
@@ -192,7 +192,8 @@ class MattingFilter:
 
     def write_stats(self) -> None:
         stats = {"name": self.name, "source": self.parent_name, "time": time.time(),
-                 "graphics_ms": self.times.summary(), "status": self.status_text(), "problem": self.problem()}
+                 "graphics_ms": self.times.summary(), "status": self.status_text(), "problem": self.problem(),
+                 "renderer": self.gfx.renderer, "edge_denoise": self.edge_denoise(self.settings.edge_denoise)}
         if self.worker is not None:
             s = self.worker.stats()
             stats.update(masks_per_second=s.masks_per_second, inference_ms=s.inference_ms,
@@ -206,6 +207,16 @@ class MattingFilter:
             os.replace(path + ".tmp", path)
         except OSError as e:
             self.log_once(L.LOG_WARNING, f"cannot write stats file {path}: {e}")
+
+    def edge_denoise(self, choice: str) -> bool:
+        """The 'Steady edges' setting on this renderer: auto leaves it off on a software rasterizer."""
+        if choice != "auto":
+            return choice == "on"
+        if renderer.is_software(self.gfx.renderer):
+            self.log_once(L.LOG_INFO, f"steady edges off on the software renderer '{self.gfx.renderer}' "
+                                      "(its two extra texture reads cost CPU time there); 'On' forces it")
+            return False
+        return True
 
     def small_size(self, w: int, h: int) -> tuple[int, int]:
         side = max(16, min(int(self.settings.inference_size), max(w, h)))
@@ -307,7 +318,7 @@ class MattingFilter:
                 iw, ih = gfx.bg_image_size
                 scale = (max if s.image_fit == "fill" else min)(w / iw, h / ih)
                 bg_scale = (w / (iw * scale), h / (ih * scale))
-        technique = gfx.technique(mode)
+        technique = gfx.technique(mode, self.edge_denoise(s.edge_denoise))
         t3 = time.perf_counter()
 
         # 5. this frame's small copy: for the model only on frames the worker will take (stage_pacer),
@@ -333,7 +344,7 @@ class MattingFilter:
             gfx.ring_push(target, parent, w, h, t0)
             frame_tex = gfx.ring_pick(result.timestamp)
             if frame_tex:
-                gfx.set_draw_params(s.color_rgb, bool(L.gs_get_linear_srgb()), bg, bg_scale)
+                gfx.set_draw_params(s.color_rgb, bool(L.gs_get_linear_srgb()), bg, bg_scale, (w, h))
                 gfx.draw_texture(frame_tex, w, h, technique)
             else:
                 L.obs_source_skip_video_filter(source)
@@ -341,7 +352,7 @@ class MattingFilter:
             if gfx.ring:
                 gfx.drop_ring()
             if L.obs_source_process_filter_begin(source, L.GS_RGBA, L.OBS_ALLOW_DIRECT_RENDERING):
-                gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale)
+                gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale, (w, h))
                 L.obs_source_process_filter_tech_end(source, gfx.effect, w, h, technique)
         t5 = time.perf_counter()
         ms = 1e3

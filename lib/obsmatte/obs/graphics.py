@@ -24,12 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import libobs as L
+from . import renderer
 from ..fast_guided import COEF_RANGE, Refined
 from .refine_thread import RefineThread
 from .stage_pacer import StagePacer
 
 PARAMS = ("image", "alpha_tex", "src", "bg_tex", "texel", "sigma", "coef_range", "edge_ramp", "bg_color",
-          "linear_out", "bg_uv_scale")
+          "linear_out", "bg_uv_scale", "image_texel")
 DRAW_TECHNIQUES = {"transparent": b"DrawTransparent", "color": b"DrawColor", "blur": b"DrawBlur",
                    "image": b"DrawImage"}
 SYNC_RING_SIZE = 6
@@ -54,6 +55,7 @@ class FilterGraphics:
         self.effect = 0
         self.effect_error: str | None = None
         self.params: dict[str, int] = {}
+        self.renderer: str | None = None  # GL_RENDERER (OpenGL only), read when the effect loads
         self.small = 0
         self.small_size = (0, 0)
         self.small_valid = False
@@ -88,6 +90,7 @@ class FilterGraphics:
             return False
         for name in PARAMS:
             self.params[name] = L.gs_effect_get_param_by_name(self.effect, name.encode()) or 0
+        self.renderer = renderer.opengl_renderer()
         return True
 
     def _texrenders(self) -> list[int]:
@@ -291,8 +294,9 @@ class FilterGraphics:
 
     # ---------------------------------------------------------------------------------- Draw pass
     @staticmethod
-    def technique(mode: str) -> bytes:
-        return DRAW_TECHNIQUES.get(mode, b"DrawTransparent")
+    def technique(mode: str, steady: bool = False) -> bytes:
+        """The Draw technique for a background mode; steady: its twin with the denoised guide."""
+        return DRAW_TECHNIQUES.get(mode, b"DrawTransparent") + (b"Steady" if steady else b"")
 
     def _set_matte_params(self) -> None:
         """The refined mask and how to decode it (matte.effect's matte_alpha)."""
@@ -302,9 +306,11 @@ class FilterGraphics:
         L.gs_effect_set_float(p["edge_ramp"], self.refined_ramp)
 
     def set_draw_params(self, color_rgb: tuple[int, int, int], linear: bool, bg: int,
-                        bg_uv_scale: tuple[float, float]) -> None:
+                        bg_uv_scale: tuple[float, float], size: tuple[int, int]) -> None:
+        """size: the frame's (w, h), for the denoised guide's half-pixel samples."""
         p = self.params
         self._set_matte_params()
+        L.gs_effect_set_vec2(p["image_texel"], C.byref(L.Vec2(1.0 / max(size[0], 1), 1.0 / max(size[1], 1))))
         r, g, b = (c / 255.0 for c in color_rgb)
         if linear:  # the colour as typed is sRGB-encoded; converted once here, not per pixel
             r, g, b = srgb_to_linear(r), srgb_to_linear(g), srgb_to_linear(b)

@@ -21,7 +21,7 @@ CHOICE_LABELS = {
     "transparent": "Transparent", "color": "Colour", "blur": "Blur", "image": "Image",
     "fill": "Fill (crop)", "fit": "Fit (letterbox)", "guided": "Guided (follows the frame's edges)",
     "blur_mode": "Blur", "auto": "Auto", "cpu": "CPU", "cuda": "CUDA (NVIDIA)", "tensorrt": "TensorRT (NVIDIA)",
-    "directml": "DirectML (Windows GPU)", "coreml": "CoreML (Apple)",
+    "directml": "DirectML (Windows GPU)", "coreml": "CoreML (Apple)", "on": "On", "off": "Off",
 }
 # Which background-only fields show for which background choice.
 SHOWN_FOR_BACKGROUND = {"background_color": ("color", "image"), "blur_strength": ("blur",),
