@@ -11,8 +11,6 @@ import ctypes as C
 import ctypes.util
 import sys
 
-from . import libobs as L
-
 GL_RENDERER = 0x1F01
 GS_DEVICE_OPENGL = 1  # libobs' enum gs_device_type (checked against obspython of OBS 29)
 SOFTWARE_NAMES = ("llvmpipe", "softpipe", "swrast", "software rasterizer", "lavapipe", "swiftshader",
@@ -42,6 +40,7 @@ def _gl_library():
 
 def opengl_renderer() -> str | None:
     """GL_RENDERER of the current OpenGL context, or None (Direct3D, no GL library, no context)."""
+    from . import libobs as L  # here: is_software must import without libobs (unit tests)
     try:
         if L.gs_get_device_type() != GS_DEVICE_OPENGL:
             return None
