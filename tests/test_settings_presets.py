@@ -17,12 +17,13 @@ def test_defaults_are_valid_and_complete():
     assert s.color_rgb == (0, 255, 0)
 
 
-def test_restart_keys_are_exactly_model_device_threads():
-    assert RESTART_KEYS == {"model", "device", "threads"}
+def test_restart_keys_are_exactly_the_models_device_threads():
+    assert RESTART_KEYS == {"model", "second_model", "device", "threads"}
     assert "threshold" in LIVE_KEYS
     base = MatteSettings()
     assert not base.needs_restart(base.replace(threshold=0.7, background="blur"))
     assert base.needs_restart(base.replace(model="mediapipe_selfie_general"))
+    assert base.needs_restart(base.replace(second_model="mediapipe_selfie_general"))
 
 
 @pytest.mark.parametrize("values, field", [

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from . import compose, refine
-from .models import Matter, RvmMatter, create_matter
+from .errors import ModelError
+from .models import AveragedMatter, Matter, RvmMatter, create_matter
 from .settings import MatteSettings
 
 
@@ -44,7 +45,14 @@ class MaskPipeline:
 
     def _load(self, settings: MatteSettings) -> Matter:
         options = {"max_side": settings.inference_size} if _is_rvm(settings.model) else {}
-        return create_matter(settings.model, settings.device, settings.threads, self.search_dirs, **options)
+        first = create_matter(settings.model, settings.device, settings.threads, self.search_dirs, **options)
+        if not has_second_opinion(settings):
+            return first
+        if _is_rvm(settings.model) or _is_rvm(settings.second_model):
+            raise ModelError("a second opinion takes two frame-by-frame models; "
+                             f"'{settings.model}' and '{settings.second_model}' include a video-matting model")
+        second = create_matter(settings.second_model, settings.device, settings.threads, self.search_dirs)
+        return AveragedMatter(first, second)
 
     @property
     def device_info(self):
@@ -139,6 +147,11 @@ class MaskPipeline:
         prob = self.smoother.update(prob, seen)
         alpha = refine.soft_threshold(prob, s.threshold, s.softness)
         return refine.remove_small_islands(alpha, s.min_person_area)
+
+
+def has_second_opinion(settings: MatteSettings) -> bool:
+    """A second model is set and is not the first one again (presets run on another model in eval)."""
+    return bool(settings.second_model) and settings.second_model != settings.model
 
 
 def _is_rvm(model_id: str) -> bool:

@@ -39,6 +39,10 @@ FIELDS: tuple[Field, ...] = (
     # --- model: changing these restarts the worker (a new onnxruntime session) ---
     Field("model", "str", "mediapipe_selfie_landscape", "Model", "model",
           "Which segmentation/matting model runs (see `obs-matting models`).", restarts_worker=True),
+    Field("second_model", "str", "", "Second opinion", "model",
+          "A second model whose person confidence is averaged with the first's ('' = none): two networks "
+          "rarely make the same mistake (the Low light preset uses it against dark backgrounds taken for "
+          "a person). Costs its inference time.", restarts_worker=True),
     Field("device", "choice", "auto", "Device", "model",
           "Where the model runs. Auto tries TensorRT, CUDA, DirectML, CoreML, then CPU.",
           choices=DEVICES, restarts_worker=True, in_preset=False),

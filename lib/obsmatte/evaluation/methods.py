@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
-from ..models import create_matter, get_spec
+from ..models import AveragedMatter, create_matter, get_spec
 from ..settings import MatteSettings
 from .baseline import BaselinePipeline
 
@@ -99,12 +99,31 @@ class Method:
         return self.kind == BASELINE
 
 
+class CachedPair(AveragedMatter):
+    """A second opinion over two cached models: both inference times are charged."""
+
+    def take_credit(self) -> float:
+        return sum(m.take_credit() if hasattr(m, "take_credit") else 0.0 for m in (self.first, self.second))
+
+
+_SECOND_MATTERS: dict[str, object] = {}
+
+
+def second_matter(model_id: str):
+    """The second opinion's model, loaded (and cached) once per process: tuning builds many Runners."""
+    if model_id not in _SECOND_MATTERS:
+        _SECOND_MATTERS[model_id] = load_matter(model_id)
+    return _SECOND_MATTERS[model_id]
+
+
 class Runner:
     """Runs one Method frame by frame on a shared model; `start()` begins a new image or video."""
 
     def __init__(self, method: Method, matter):
-        from ..pipeline import MaskPipeline  # imported late: the engine may be absent in metric-only tests
+        from ..pipeline import MaskPipeline, has_second_opinion  # late: metric-only tests need no engine
         self.method = method
+        if method.settings is not None and not method.is_baseline and has_second_opinion(method.settings):
+            matter = CachedPair(matter, second_matter(method.settings.second_model))
         self.matter = matter
         if method.is_baseline:
             self._other = BaselinePipeline(matter)

@@ -113,6 +113,8 @@ def write_report(result: EvalResult, out_dir: Path, command: str) -> Path:
             "quick": result.quick, "portraits": result.portraits, "video_frames": result.video_frames,
             "scores": {sc: {m: {k: v for k, v in s.as_dict().items()} for m, s in d.items()}
                        for sc, d in result.scores.items()},
+            # every image's own figures: where an average comes from (e.g. one portrait carrying it)
+            "per_image": {sc: {m: s.per_sample for m, s in d.items()} for sc, d in result.scores.items()},
             "targets": targets_table(result)}
     (out_dir / "results.json").write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
     has_proposed = PROPOSED in result.methods

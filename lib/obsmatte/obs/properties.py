@@ -152,7 +152,11 @@ def _model_list(group: int, f: Field) -> None:
         L.obs_property_list_add_string(p, _b(f"(model list unavailable: {e})"), _b(str(f.default)))
         return
     search = paths.model_search_dirs()
+    if f.key == "second_model":
+        L.obs_property_list_add_string(p, _b("None"), _b(""))
     for spec in specs.values():
+        if f.key == "second_model" and spec.family == "rvm":
+            continue  # a second opinion takes frame-by-frame models
         missing = spec.find_file(search) is None
         label = spec.name + ("  (not installed)" if missing else "")
         L.obs_property_list_add_string(p, _b(label), _b(spec.id))
@@ -172,7 +176,7 @@ def _device_list(group: int, f: Field) -> None:
 
 def _add_field(group: int, f: Field) -> int:
     key, label = _b(f.key), _b(f.label)
-    if f.key == "model":
+    if f.key in ("model", "second_model"):
         _model_list(group, f)
         return 0
     if f.key == "device":
