@@ -287,3 +287,18 @@ def test_filter_created_with_only_a_preset_takes_its_values(obs_session):
         assert settings["threshold"] == pytest.approx(cafe.values["threshold"])
     finally:
         client.remove_source_filter("Plain", "FromPreset")
+
+
+def test_low_light_preset_runs_its_two_models(obs_session):
+    """The Low light preset's second opinion in OBS: both models load in the worker and masks flow."""
+    obs, client = obs_session
+    client.create_source_filter("Plain", "LowLight", FILTER_ID, {"preset": "low_light"})
+    try:
+        settings = wait_for(lambda: (lambda s: s if "second_model" in s else None)(
+            client.get_source_filter("Plain", "LowLight").filter_settings), 10, what="the preset's values")
+        assert settings["model"] == "mediapipe_selfie_general"
+        assert settings["second_model"] == "mediapipe_selfie_landscape"
+        stats = wait_for(lambda: masks_flowing(obs, "Plain", "LowLight"), 30, what="masks from two models")
+        assert stats["error"] is None
+    finally:
+        client.remove_source_filter("Plain", "LowLight")
