@@ -229,6 +229,23 @@ def test_select_relaxes_a_constraint_nobody_meets():
     assert select(tried, cons) == ("b",)
 
 
+def test_ratio_objective_counts_every_image_alike():
+    """'ratio' is the geometric mean of per-image MAE ratios: one hard image halved does not outweigh
+    every other image made worse, as it does for the plain mean."""
+    from obsmatte.evaluation.tune import objective_value
+
+    def scored(maes):
+        s = _score(float(np.mean(maes)), 0.1, 0.0)
+        s.per_sample = [{"mae": m} for m in maes]
+        return s
+    base = scored([0.10, 0.01, 0.01, 0.01])
+    hard_fixed = scored([0.05, 0.013, 0.013, 0.013])  # the hard one halved, the rest 30% worse
+    all_better = scored([0.09, 0.008, 0.008, 0.008])
+    assert objective_value("mae", hard_fixed, base) < objective_value("mae", all_better, base)
+    assert objective_value("ratio", all_better, base) < objective_value("ratio", hard_fixed, base)
+    assert objective_value("ratio", base, base) == pytest.approx(1.0)
+
+
 def test_write_preset_keeps_the_format(tmp_path):
     from obsmatte.evaluation.tune import write_preset
     from obsmatte.presets import load_preset_file
@@ -253,6 +270,7 @@ def test_register_adds_eval_and_tune():
     args = parser.parse_args(["tune", "--preset", "cafe", "--budget", "5"])
     assert args.preset == "cafe" and args.budget == 5 and args.tune_on == "tune"
     assert parser.parse_args(["tune", "--tune-on", "all"]).tune_on == "all"
+    assert args.objective == "mae" and parser.parse_args(["tune", "--objective", "ratio"]).objective == "ratio"
     with pytest.raises(SystemExit):
         parser.parse_args(["tune", "--tune-on", "held_out"])
     with pytest.raises(SystemExit):

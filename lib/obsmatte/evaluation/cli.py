@@ -45,7 +45,7 @@ def cmd_tune(args) -> int:
     ids = [args.preset] if args.preset else list(PRESET_IDS)
     run_tune(ids, args.budget, args.model, args.video_frames, seed=args.seed,
              write=not (args.dry_run or args.proposed), command=_given_command(args), proposed=args.proposed,
-             tune_on=args.tune_on)
+             tune_on=args.tune_on, objective=args.objective)
     return 0
 
 
@@ -79,6 +79,9 @@ def register(subparsers) -> None:
     p.add_argument("--tune-on", choices=("tune", "all"), default="tune",
                    help="portraits searched on: the tuning split, with 4 held out [default], or all 12 "
                         "(more data for the values, but no held-out figure)")
+    p.add_argument("--objective", choices=("mae", "ratio"), default="mae",
+                   help="mae: the mean MAE; ratio: the geometric mean over images of MAE / the baseline's "
+                        "(every image counts alike) [default mae]")
     p.add_argument("--dry-run", action="store_true", help="search and print, but do not write the presets")
     p.add_argument("--proposed", action="store_true",
                    help="search with the prototype refinement instead (prints only; never writes presets)")
