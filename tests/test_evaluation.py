@@ -246,6 +246,13 @@ def test_ratio_objective_counts_every_image_alike():
     assert objective_value("ratio", base, base) == pytest.approx(1.0)
 
 
+def test_tune_on_all_refuses_the_multi_person_preset_before_loading_anything():
+    from obsmatte.errors import SettingsError
+    from obsmatte.evaluation.tune import run_tune
+    with pytest.raises(SettingsError, match="multi-person"):
+        run_tune(["studio", "multi_person"], 1, "mediapipe_selfie_landscape", 2, write=False, tune_on="all")
+
+
 def test_write_preset_keeps_the_format(tmp_path):
     from obsmatte.evaluation.tune import write_preset
     from obsmatte.presets import load_preset_file

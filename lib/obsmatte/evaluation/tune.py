@@ -358,6 +358,11 @@ def run_tune(preset_ids: list[str], budget: int, model_id: str, video_frames: in
              write: bool = True, command: str | None = None, log=print, proposed: bool = False,
              tune_on: str = "tune", objective: str = "mae") -> dict[str, dict]:
     command = command or "obs-matting tune " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
+    if tune_on == "all" and any(SCENE_OF_PRESET[p] == "multi_person" for p in preset_ids):
+        from ..errors import SettingsError
+        raise SettingsError("--tune-on all scores each fold on images made only of held-out portraits; every "
+                            "multi-person image mixes portraits of several folds, so none would be scored: "
+                            "use --tune-on tune (4 portraits held out) for the multi-person preset")
     ctx = EvalContext(model_id, video_frames)
     if proposed:
         return {pid: tune_proposed(ctx, pid, budget, seed, log) for pid in preset_ids}
