@@ -53,10 +53,15 @@ def test_same_model_twice_or_none_is_no_second_opinion():
                           AveragedMatter)
 
 
+def test_a_video_matting_first_model_leaves_the_second_opinion_out():
+    """A streamer picking RVM over the Low light preset gets RVM alone, not an error."""
+    assert not has_second_opinion(MatteSettings({"model": "rvm_mobilenetv3", "second_model": LANDSCAPE}))
+
+
 def test_a_video_matting_model_is_refused_with_a_clear_error():
     assert get_spec("rvm_mobilenetv3").family == "rvm"
     settings = MatteSettings({"model": LANDSCAPE, "second_model": "rvm_mobilenetv3"})
-    with pytest.raises(ModelError, match="frame-by-frame"):
+    with pytest.raises(ModelError, match="video-matting model"):
         MaskPipeline(settings, search_dirs=SEARCH + [paths.SHARED_DIR / "models"])
 
 

@@ -48,9 +48,9 @@ class MaskPipeline:
         first = create_matter(settings.model, settings.device, settings.threads, self.search_dirs, **options)
         if not has_second_opinion(settings):
             return first
-        if _is_rvm(settings.model) or _is_rvm(settings.second_model):
-            raise ModelError("a second opinion takes two frame-by-frame models; "
-                             f"'{settings.model}' and '{settings.second_model}' include a video-matting model")
+        if _is_rvm(settings.second_model):
+            raise ModelError(f"'{settings.second_model}' is a video-matting model; a second opinion takes a "
+                             "frame-by-frame model")
         second = create_matter(settings.second_model, settings.device, settings.threads, self.search_dirs)
         return AveragedMatter(first, second)
 
@@ -150,8 +150,15 @@ class MaskPipeline:
 
 
 def has_second_opinion(settings: MatteSettings) -> bool:
-    """A second model is set and is not the first one again (presets run on another model in eval)."""
-    return bool(settings.second_model) and settings.second_model != settings.model
+    """A second model is set and is not the first one again (presets run on another model in eval), and
+    the first is frame-by-frame: a video-matting model (RVM) chosen over a preset's second opinion
+    carries its own temporal memory, so the second opinion is left out rather than failing."""
+    if not settings.second_model or settings.second_model == settings.model:
+        return False
+    try:
+        return not _is_rvm(settings.model)
+    except ModelError:  # an unknown first model: loading it reports that
+        return True
 
 
 def _is_rvm(model_id: str) -> bool:

@@ -42,7 +42,8 @@ FIELDS: tuple[Field, ...] = (
     Field("second_model", "str", "", "Second opinion", "model",
           "A second model whose person confidence is averaged with the first's ('' = none): two networks "
           "rarely make the same mistake (the Low light preset uses it against dark backgrounds taken for "
-          "a person). Costs its inference time.", restarts_worker=True),
+          "a person). Costs its inference time; left out when the first model is a video-matting one "
+          "(RVM).", restarts_worker=True),
     Field("device", "choice", "auto", "Device", "model",
           "Where the model runs. Auto tries TensorRT, CUDA, DirectML, CoreML, then CPU.",
           choices=DEVICES, restarts_worker=True, in_preset=False),
