@@ -34,15 +34,21 @@ def knob_table() -> str:
     return "\n".join(rows)
 
 
+def _cell(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value) or "—"
+
+
 def preset_table() -> str:
     presets = load_presets(user_dir=Path("/nonexistent"))
-    keys = ["model", "second_model", "threshold", "softness", "erode", "feather", "feather_mode", "temporal_smoothing",
+    keys = ["model", "second_model", "mirror_pass", "threshold", "softness", "erode", "feather", "feather_mode", "temporal_smoothing",
             "min_person_area", "low_light_boost", "background", "background_color"]
     rows = ["| preset | for | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
     for p in presets.values():
         vals = p.apply()
         rows.append(f"| **{p.name}** (`{p.id}`) | {p.description} | " +
-                    " | ".join(str(getattr(vals, k)) or "—" for k in keys) + " |")
+                    " | ".join(_cell(getattr(vals, k)) for k in keys) + " |")
     return "\n".join(rows)
 
 

@@ -376,6 +376,53 @@ class AveragedMatter:
         self.second.reset()
 
 
+class MirroredMatter:
+    """A frame-by-frame model (or a second opinion's pair) run on the frame and on its mirror image; the
+    mirror's person confidence, flipped back, is averaged with the frame's (test-time augmentation).
+
+    A network is not exactly mirror-symmetric, so where a dark or cluttered background is taken for a
+    person in one view it often is not in the other, and the average falls below the threshold; the
+    person itself is found in both. Costs a second inference per model. Measured on fifteen draws of the
+    low-light scene (tools/low_light_draws.py, README "Quality"). The frame as the model saw it,
+    unmirrored (last_model_rgb), feeds the temporal smoother's gate. Video-matting models (RVM) are
+    refused: their memory would see the picture jump from frame to mirror and back.
+    """
+
+    def __init__(self, inner):
+        for m in (getattr(inner, "first", inner), getattr(inner, "second", inner)):
+            if getattr(m.spec, "family", None) == "rvm":
+                raise ModelError(f"'{m.spec.id}' is a video-matting model with its own memory; a mirror pass "
+                                 "takes frame-by-frame models")
+        self.inner = inner
+        self.spec = inner.spec
+        self.info = getattr(inner, "info", None)
+        if hasattr(inner, "prepare"):  # a stream can prepare both views while the model runs
+            self.prepare, self.predict_prepared = self._prepare, self._predict_prepared
+
+    @property
+    def last_model_rgb(self):
+        return self.inner.last_model_rgb
+
+    @staticmethod
+    def _average(p: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+        return cv2.addWeighted(p, 0.5, cv2.flip(mirrored, 1), 0.5, 0.0)
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        mirrored = self.inner.predict(cv2.flip(rgb, 1))
+        return self._average(self.inner.predict(rgb), mirrored)  # the frame last: its picture stays seen
+
+    def _prepare(self, rgb: np.ndarray):
+        tensor, seen = self.inner.prepare(rgb)
+        mirrored, _ = self.inner.prepare(cv2.flip(rgb, 1))
+        return (tensor, mirrored), seen
+
+    def _predict_prepared(self, tensors) -> np.ndarray:
+        return self._average(self.inner.predict_prepared(tensors[0]), self.inner.predict_prepared(tensors[1]))
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+
 def create_matter(model: str | ModelSpec, device: str = "auto", threads: int = 0,
                   search_dirs: list[Path] | None = None, model_path: str | Path | None = None,
                   **adapter_options) -> Matter:

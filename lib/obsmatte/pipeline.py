@@ -16,7 +16,7 @@ import numpy as np
 
 from . import compose, refine
 from .errors import ModelError
-from .models import AveragedMatter, Matter, RvmMatter, create_matter
+from .models import AveragedMatter, Matter, MirroredMatter, RvmMatter, create_matter
 from .settings import MatteSettings
 
 
@@ -39,7 +39,8 @@ class MaskPipeline:
                  matter: Matter | None = None):
         self.settings = settings
         self.search_dirs = search_dirs
-        self.matter = matter or self._load(settings)
+        self.model = matter or self._load(settings)  # the model(s) alone
+        self.matter = _with_mirror(self.model, settings)  # what process() runs: with the mirror pass if asked
         self.smoother = refine.TemporalSmoother(settings.temporal_smoothing)
         self.times = StepTimes()
 
@@ -60,11 +61,14 @@ class MaskPipeline:
 
     def update(self, settings: MatteSettings) -> None:
         """Apply new settings; reloads the model only when model/device/threads changed."""
-        if settings.needs_restart(self.settings):
-            self.matter = self._load(settings)
+        restart = settings.needs_restart(self.settings)
+        if restart:
+            self.model = self._load(settings)
             self.smoother.reset()
-        if isinstance(self.matter, RvmMatter):
-            self.matter.max_side = settings.inference_size
+        if restart or settings.mirror_pass != self.settings.mirror_pass:
+            self.matter = _with_mirror(self.model, settings)
+        if isinstance(self.model, RvmMatter):
+            self.model.max_side = settings.inference_size
         self.smoother.set_strength(settings.temporal_smoothing)
         self.settings = settings
 
@@ -159,6 +163,13 @@ def has_second_opinion(settings: MatteSettings) -> bool:
         return not _is_rvm(settings.model)
     except ModelError:  # an unknown first model: loading it reports that
         return True
+
+
+def _with_mirror(model, settings: MatteSettings):
+    """The model(s) wrapped in a mirror pass when settings.mirror_pass asks for one; left out, like the
+    second opinion, for a video-matting model (RVM picked over the Low light preset), whose memory of
+    the previous frames a mirrored frame would corrupt."""
+    return MirroredMatter(model) if settings.mirror_pass and not _is_rvm(settings.model) else model
 
 
 def _is_rvm(model_id: str) -> bool:

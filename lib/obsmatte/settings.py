@@ -44,6 +44,10 @@ FIELDS: tuple[Field, ...] = (
           "rarely make the same mistake (the Low light preset uses it against dark backgrounds taken for "
           "a person). Costs its inference time; left out when the first model is a video-matting one "
           "(RVM).", restarts_worker=True),
+    Field("mirror_pass", "bool", False, "Mirror pass", "model",
+          "Runs the model(s) on the mirrored frame as well and averages the two answers: a dark or "
+          "cluttered background a model takes for a person in one view it often rejects in the other. "
+          "Doubles the inference time."),
     Field("device", "choice", "auto", "Device", "model",
           "Where the model runs. Auto tries TensorRT, CUDA, DirectML, CoreML, then CPU.",
           choices=DEVICES, restarts_worker=True, in_preset=False),

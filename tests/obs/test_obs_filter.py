@@ -290,7 +290,8 @@ def test_filter_created_with_only_a_preset_takes_its_values(obs_session):
 
 
 def test_low_light_preset_runs_its_two_models(obs_session):
-    """The Low light preset's second opinion in OBS: both models load in the worker and masks flow."""
+    """The Low light preset's second opinion with its mirror pass in OBS: both models load in the worker
+    and masks flow."""
     obs, client = obs_session
     client.create_source_filter("Plain", "LowLight", FILTER_ID, {"preset": "low_light"})
     try:
@@ -298,6 +299,7 @@ def test_low_light_preset_runs_its_two_models(obs_session):
             client.get_source_filter("Plain", "LowLight").filter_settings), 10, what="the preset's values")
         assert settings["model"] == "mediapipe_selfie_general"
         assert settings["second_model"] == "mediapipe_selfie_landscape"
+        assert settings["mirror_pass"] is True
         stats = wait_for(lambda: masks_flowing(obs, "Plain", "LowLight"), 30, what="masks from two models")
         assert stats["error"] is None
     finally:

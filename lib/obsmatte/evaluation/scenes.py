@@ -261,14 +261,19 @@ def darken(rgb: np.ndarray, seed: int, exposure: float = 0.15, full_well: float 
     return np.clip(np.rint(255.0 * lin_noisy ** (1 / 2.2)), 0, 255).astype(np.uint8)
 
 
-def build_low_light(portraits: list[Portrait]) -> list[Sample]:
-    """Studio (even index) or cafe (odd index) composites darkened with noise; the truth is unchanged."""
+def build_low_light(portraits: list[Portrait], noise_seed: int = 3000, exposure: float = 0.15,
+                    background_seed: int = 300, swap_backgrounds: bool = False) -> list[Sample]:
+    """Studio (even index) or cafe (odd index) composites darkened with noise; the truth is unchanged.
+
+    The defaults are the eval's scene; other seeds, exposures and backgrounds are other draws of the same
+    scene (tools/low_light_draws.py: how much a figure owes to the one draw the eval scores)."""
     out = []
     for i, p in enumerate(portraits):
-        bg = (studio_background if i % 2 == 0 else cafe_background)(p.alpha.shape, 300 + i)
+        studio = (i % 2 == 0) != swap_backgrounds
+        bg = (studio_background if studio else cafe_background)(p.alpha.shape, background_seed + i)
         s = _sample("low_light", p.name, p.rgb, p.alpha, bg, [p.name])
         s.normal_light = s.image
-        s.image = darken(s.image, seed=3000 + i)
+        s.image = darken(s.image, seed=noise_seed + i, exposure=exposure)
         out.append(s)
     return out
 
