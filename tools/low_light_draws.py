@@ -10,7 +10,8 @@ This scores each variant (the Low light preset with `key=value` overrides; "ship
 peer baseline on the same model over several draws of the same scene: draw 0 is the eval's own, the
 others change the noise seed, the exposure (0.08-0.3), the backdrops' seeds and which portraits get a
 studio or a cafe backdrop. Stills only (dark and normal light): MAE against the baseline's, IoU in the
-dark, IoU lost against normal light. Per draw, then the mean and the worst over the draws.
+dark, IoU lost against normal light (on the dark frame, and live: on the last of runner.LIVE_FRAMES
+noisy frames of it). Per draw, then the mean and the worst over the draws.
 """
 from __future__ import annotations
 
@@ -70,14 +71,15 @@ def main() -> int:
         line = f"draw {k:2d} {'(eval)' if k == 0 else str(d):92s} baseline {base.mae:.4f}"
         for name, settings in variants:
             s, _ = score_stills(Runner(Method(name, settings), matter), samples)
-            rows[name].append((s.mae / base.mae - 1, s.iou, s.iou_loss, s.edge / base.edge))
-            line += f" | {name} {s.mae / base.mae - 1:+.1%} {s.iou:.3f} {s.iou_loss:.3f}"
+            rows[name].append((s.mae / base.mae - 1, s.iou, s.iou_loss, s.edge / base.edge, s.iou_loss_live))
+            line += f" | {name} {s.mae / base.mae - 1:+.1%} {s.iou:.3f} {s.iou_loss:.3f} live {s.iou_loss_live:.3f}"
         print(line, flush=True)
     for name, r in rows.items():
         a = np.array(r)
         print(f"{name}: MAE vs baseline mean {a[:, 0].mean():+.1%}, worst {a[:, 0].max():+.1%}, "
               f"{int((a[:, 0] <= -0.2).sum())}/{len(a)} draws at -20% or better; IoU in the dark mean "
-              f"{a[:, 1].mean():.3f}; IoU lost mean {a[:, 2].mean():.3f}; edge vs baseline mean x{a[:, 3].mean():.3f}")
+              f"{a[:, 1].mean():.3f}; IoU lost mean {a[:, 2].mean():.3f} (live {a[:, 4].mean():.3f}, worst "
+              f"{a[:, 4].max():.3f}); edge vs baseline mean x{a[:, 3].mean():.3f}")
     return 0
 
 

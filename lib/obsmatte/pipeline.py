@@ -42,6 +42,7 @@ class MaskPipeline:
         self.model = matter or self._load(settings)  # the model(s) alone
         self.matter = _with_mirror(self.model, settings)  # what process() runs: with the mirror pass if asked
         self.smoother = refine.TemporalSmoother(settings.temporal_smoothing)
+        self.denoiser = refine.InputDenoiser(settings.low_light_denoise, settings.inference_size)
         self.times = StepTimes()
 
     def _load(self, settings: MatteSettings) -> Matter:
@@ -70,11 +71,14 @@ class MaskPipeline:
         if isinstance(self.model, RvmMatter):
             self.model.max_side = settings.inference_size
         self.smoother.set_strength(settings.temporal_smoothing)
+        self.denoiser.set_strength(settings.low_light_denoise)
+        self.denoiser.max_side = max(16, int(settings.inference_size))
         self.settings = settings
 
     def reset(self) -> None:
         """Forget temporal state (new video, scene cut)."""
         self.smoother.reset()
+        self.denoiser.reset()
         self.matter.reset()
 
     def process(self, rgb: np.ndarray) -> np.ndarray:
@@ -137,9 +141,11 @@ class MaskPipeline:
             yield refining.result()
 
     def _condition(self, rgb: np.ndarray) -> np.ndarray:
-        """The model's input: low-light conditioning when asked for (never the video that is shown)."""
+        """The model's input: low-light conditioning when asked for (never the video that is shown).
+        The exposure first, so the average keeps the precision the gain spreads over more 8-bit levels."""
         boost = self.settings.low_light_boost
-        return refine.condition_low_light(rgb, boost) if boost > 0 else rgb
+        rgb = refine.condition_low_light(rgb, boost) if boost > 0 else rgb
+        return self.denoiser.update(rgb)
 
     def _refine(self, prob: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """Confidence -> alpha at the model's size; `seen` is the frame as the model saw it."""

@@ -72,6 +72,71 @@ def condition_low_light(rgb: np.ndarray, strength: float) -> np.ndarray:
     return cv2.LUT(rgb, _gain_lut(gain))
 
 
+class InputDenoiser:
+    """Temporal noise reduction of the MODEL INPUT (never the video that is shown), for a dim room.
+
+    Sensor grain costs the model far more than darkness does: on the low-light scene the Low light preset
+    keeps IoU 0.966 on the darkened frames without noise and 0.935 with it, and neither a spatial filter
+    (Gaussian, median, bilateral, non-local means of the frame) nor averaging the model's answers over
+    frames gets that back (its mistakes in grain are biased, not random), while the average of a few
+    frames of the same scene does. So, like a camera's temporal noise reduction, per pixel:
+      moved = frame_change_gate(grey(frame), grey(previous average))  0 still .. 1 moving (noise-aware)
+      keep  = strength * (1 - moved)
+      avg   = frame + keep * (avg - frame)                              float32, rounded for the model
+    Where the picture moves the model sees the new frame at once; where it is still, grain averages out
+    (strength 0.75 keeps the noise variance at (1 - s) / (1 + s) = 1/7 of a frame's). The gate works at
+    GATE_SIDE on the long side. A larger frame is first shrunk (area average) to `max_side` on its long
+    side, the size the model's input is made from in OBS (settings.inference_size): the models see less
+    anyway, and the average then costs ~0.7 ms at 320x180 instead of ~28 ms at 1280x720. strength 0
+    passes the input object through; the state resets itself when the frame size changes.
+    """
+
+    GATE_SIDE = 160
+
+    def __init__(self, strength: float, max_side: int = 320):
+        self.max_side = max(16, int(max_side))
+        self.strength = 0.0
+        self._average: np.ndarray | None = None
+        self._average_grey: np.ndarray | None = None
+        self.set_strength(strength)
+
+    def set_strength(self, strength: float) -> None:
+        self.strength = min(max(float(strength), 0.0), 0.95)
+
+    def reset(self) -> None:
+        self._average = None
+        self._average_grey = None
+
+    def _gate_shape(self, h: int, w: int) -> tuple[int, int]:
+        s = min(1.0, self.GATE_SIDE / max(h, w))
+        return max(1, round(h * s)), max(1, round(w * s))
+
+    def update(self, rgb: np.ndarray) -> np.ndarray:
+        if self.strength <= 0:
+            self.reset()
+            return rgb
+        _check_rgb(rgb)
+        h, w = rgb.shape[:2]
+        if max(h, w) > self.max_side:
+            k = self.max_side / max(h, w)
+            h, w = max(1, round(h * k)), max(1, round(w * k))
+            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        grey = grey_at(rgb, self._gate_shape(h, w))
+        if self._average is None or self._average.shape != rgb.shape:
+            self._average = rgb.astype(np.float32)
+            self._average_grey = grey
+            return rgb
+        moved = frame_change_gate(grey, self._average_grey, (h, w))
+        keep = cv2.addWeighted(moved, -self.strength, moved, 0.0, self.strength)  # s * (1 - moved)
+        frame = rgb.astype(np.float32)
+        # avg = frame + keep * (avg - frame), keep broadcast over the three channels
+        average = cv2.add(frame, cv2.multiply(cv2.merge([keep, keep, keep]), cv2.subtract(self._average, frame)))
+        self._average = average
+        out = cv2.convertScaleAbs(average)  # rounds and saturates to uint8
+        self._average_grey = grey_at(out, grey.shape)
+        return out
+
+
 # --- confidence -> alpha ---------------------------------------------------------------------------
 
 def soft_threshold(prob: np.ndarray, threshold: float, softness: float) -> np.ndarray:

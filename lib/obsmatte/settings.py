@@ -65,6 +65,10 @@ FIELDS: tuple[Field, ...] = (
     Field("low_light_boost", "float", 0.0, "Low-light boost", "model",
           "Raises the exposure of the model's input only (not your video) so dark scenes segment well.",
           0.0, 1.0, 0.05),
+    Field("low_light_denoise", "float", 0.0, "Low-light denoise", "model",
+          "Averages the model's input over the last frames where the picture is still, so camera grain in "
+          "a dim room does not cost the model your outline (not your video; what moves follows at once).",
+          0.0, 0.95, 0.05),
     # --- mask refinement: applied live ---
     Field("threshold", "float", 0.5, "Alpha threshold", "mask",
           "Centre of the soft ramp that turns the model's confidence into alpha.", 0.0, 1.0, 0.01),

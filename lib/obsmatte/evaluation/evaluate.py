@@ -106,5 +106,7 @@ def targets_table(result: EvalResult) -> list[dict]:
         if scene == "low_light":
             row["iou_loss"] = ours.iou_loss
             row["iou_loss_ok"] = ours.iou_loss <= MAX_IOU_LOSS
+            row["iou_loss_live"] = ours.iou_loss_live
+            row["iou_loss_live_ok"] = ours.iou_loss_live <= MAX_IOU_LOSS
         rows.append(row)
     return rows

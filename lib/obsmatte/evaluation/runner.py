@@ -3,7 +3,9 @@
 Stills: each image is a fresh start (state reset), scored against its exact truth.
 Videos: each sequence runs with temporal state; flicker on the reference regions (see videos.py).
 The low-light scene uses darkened videos (fresh noise per frame) and also scores every method on the
-same composites in normal light, so the IoU lost to the dark is reported.
+same composites in normal light, so the IoU lost to the dark is reported: on the one dark frame, and
+live (iou_live), on the last of LIVE_FRAMES frames of the same dim scene with fresh sensor noise each, as
+a webcam sees a person sitting still: what temporal methods (input denoising, smoothing) can do in video.
 """
 from __future__ import annotations
 
@@ -33,22 +35,29 @@ class SceneScore:
     recall_mean: float = float("nan")
     persons_lost: int = 0  # persons with recall < 0.95
     iou_normal: float = float("nan")  # low light: IoU on the same images in normal light
+    iou_live: float = float("nan")  # low light: IoU on the last of LIVE_FRAMES frames of each dark still
     per_sample: list[dict] = field(default_factory=list)
 
     @property
     def iou_loss(self) -> float:
         return self.iou_normal - self.iou
 
+    @property
+    def iou_loss_live(self) -> float:
+        return self.iou_normal - self.iou_live
+
     def as_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "per_sample"}
         d["iou_loss"] = self.iou_loss
+        d["iou_loss_live"] = self.iou_loss_live
         return d
 
 
 RECALL_TARGET = 0.95
+LIVE_FRAMES = 16  # about half a second of a 30 fps webcam
 
 
-def score_stills(runner: Runner, samples: list[Sample], keep_alphas: bool = False
+def score_stills(runner: Runner, samples: list[Sample], keep_alphas: bool = False, live: bool = True
                  ) -> tuple[SceneScore, list[np.ndarray]]:
     rows, alphas, times = [], [], []
     for s in samples:
@@ -62,6 +71,11 @@ def score_stills(runner: Runner, samples: list[Sample], keep_alphas: bool = Fals
         if s.normal_light is not None:
             runner.start()
             row["iou_normal"] = metrics.iou(runner.frame(s.normal_light), s.alpha)
+            if live:
+                runner.start()
+                for frame in s.live_frames(LIVE_FRAMES):
+                    live_alpha = runner.frame(frame)
+                row["iou_live"] = metrics.iou(live_alpha, s.alpha)
         rows.append(row)
         if keep_alphas:
             alphas.append(a)
@@ -76,6 +90,8 @@ def score_stills(runner: Runner, samples: list[Sample], keep_alphas: bool = Fals
         score.persons_lost = int(sum(x < RECALL_TARGET for x in recalls))
     if any("iou_normal" in r for r in rows):
         score.iou_normal = float(np.mean([r["iou_normal"] for r in rows if "iou_normal" in r]))
+    if any("iou_live" in r for r in rows):
+        score.iou_live = float(np.mean([r["iou_live"] for r in rows if "iou_live" in r]))
     return score, alphas
 
 

@@ -19,6 +19,7 @@ from ..errors import ImageError
 SCENES = ("studio", "cafe", "multi_person", "low_light")
 WORK_SIDE = 640  # long side of every test image: a webcam frame after the filter's own downscale
 MULTI_CANVAS = (360, 640)  # (h, w) of a multi-person frame, 16:9 like a stream
+LIVE_SEED_STEP = 7919  # a live frame's noise seed: the still's own + this * frame index (no collisions)
 TUNE_COUNT = 8  # the first 8 portraits (sorted by name) are the tuning split, the other 4 are held out
 CAFE_PHOTOS = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "immunohistochemistry",
                "astronaut_crop")
@@ -47,6 +48,14 @@ class Sample:
     persons: list[np.ndarray] = field(default_factory=list)
     sources: tuple[str, ...] = ()
     normal_light: np.ndarray | None = None  # low light only: the same composite before darkening
+    darkening: tuple[int, float] | None = None  # low light only: (noise seed, exposure) of `image`
+
+    def live_frames(self, count: int) -> list[np.ndarray]:
+        """Low light: `image` and count - 1 more frames of the same dim scene, each with its own sensor
+        noise, as a webcam gives them while the person sits still."""
+        seed, exposure = self.darkening
+        return [self.image] + [darken(self.normal_light, seed=seed + LIVE_SEED_STEP * t, exposure=exposure)
+                               for t in range(1, count)]
 
 
 # ----------------------------------------------------------------------------------------- portraits
@@ -273,6 +282,7 @@ def build_low_light(portraits: list[Portrait], noise_seed: int = 3000, exposure:
         bg = (studio_background if studio else cafe_background)(p.alpha.shape, background_seed + i)
         s = _sample("low_light", p.name, p.rgb, p.alpha, bg, [p.name])
         s.normal_light = s.image
+        s.darkening = (noise_seed + i, exposure)
         s.image = darken(s.image, seed=noise_seed + i, exposure=exposure)
         out.append(s)
     return out
