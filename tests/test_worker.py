@@ -77,11 +77,13 @@ def test_live_settings_do_not_reload_the_model_but_model_change_does(worker_fact
     assert _wait(lambda: w.latest() is not None)
     first_pipeline = w._pipeline
     soft = w.latest().mask
-    w.update(MatteSettings({"threshold": 0.5, "softness": 0.0}))  # hard cut: only 0 and 255
+    # hard cut: only 0 and 255; the low-light denoise is live too
+    w.update(MatteSettings({"threshold": 0.5, "softness": 0.0, "low_light_denoise": 0.75}))
     w.submit(small_portrait, 2, time.perf_counter())
     assert _wait(lambda: w.latest() is not None and w.latest().frame_id == 2)
     hard = w.latest().mask
     assert w._pipeline is first_pipeline, "a live knob must not reload the model"
+    assert w._pipeline.denoiser.strength == 0.75
     assert set(np.unique(hard)) <= {0, 255} and len(np.unique(soft)) > 2
     w.update(MatteSettings({"model": "mediapipe_selfie_general"}))
     w.submit(small_portrait, 3, time.perf_counter())
@@ -142,7 +144,7 @@ def test_stream_gives_the_masks_process_gives_one_by_one():
     from conftest import need_shared
     need_shared("eval", "video")
     frames = read_video(sorted(video_dir().glob("*.mp4"))[0], 12)
-    settings = MatteSettings({"temporal_smoothing": 0.8, "low_light_boost": 0.5})
+    settings = MatteSettings({"temporal_smoothing": 0.8, "low_light_boost": 0.5, "low_light_denoise": 0.75})
     one_by_one = MaskPipeline(settings)
     expected = [one_by_one.process(f) for f in frames]
     streamed = list(MaskPipeline(settings).stream(iter(frames)))

@@ -300,6 +300,7 @@ def test_low_light_preset_runs_its_two_models(obs_session):
         assert settings["model"] == "mediapipe_selfie_general"
         assert settings["second_model"] == "mediapipe_selfie_landscape"
         assert settings["mirror_pass"] is True
+        assert settings["low_light_denoise"] == pytest.approx(0.75)
         stats = wait_for(lambda: masks_flowing(obs, "Plain", "LowLight"), 30, what="masks from two models")
         assert stats["error"] is None
     finally:
