@@ -4,7 +4,7 @@ Every mask here is float32 HxW in [0, 1]. The maths is kept deliberately plain a
 each docstring so the OBS effect shader can mirror it step for step; these CPU functions are the
 reference the command line and the quality measurements use.
 
-Order in the pipeline (see pipeline.MaskPipeline): condition_low_light (model input only) -> model ->
+Order in the pipeline (see pipeline.MaskPipeline): condition_low_light -> InputDenoiser (model input only) -> model ->
 TemporalSmoother -> soft_threshold -> remove_small_islands; then, at full size, erode_dilate -> feather.
 """
 from __future__ import annotations
