@@ -353,3 +353,24 @@ def test_bad_temporal_guide_input_is_a_clear_error():
         F.TemporalGuide(keep=1.0)
     with pytest.raises(MattingError):
         F.TemporalGuide().update(np.zeros((4, 4), np.float32))
+
+
+def test_motion_gate_follows_the_guide_noise(portraits):
+    """The gate is GATE_SIGMAS x the denoised guide's noise (2-4 levels for a webcam's 2), floored for a
+    clean source; guide_noise reads about the same from the frame and from a bilinear half-size copy."""
+    assert F.motion_gate(None) == (F.MOTION_LO, F.MOTION_HI)
+    assert F.motion_gate(0.0) == (F.GATE_MIN, 2 * F.GATE_MIN)
+    assert F.motion_gate(1e3) == (F.GATE_MAX, 2 * F.GATE_MAX)
+    _, rgb, _ = portraits[0]
+    rng = np.random.default_rng(6)
+    noisy = np.clip(np.rint(rgb + rng.normal(0, 2.0, rgb.shape)), 0, 255).astype(np.uint8)
+    true_sigma = float(np.std(F.full_size_guide(noisy, False) - F.full_size_guide(rgb, False)))
+    full = F.guide_noise(noisy, rgb.shape[1])
+    h, w = rgb.shape[:2]
+    copy = F.guide_noise(cv2.resize(noisy, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR), w)
+    print(f"denoised guide noise {true_sigma:.2f} levels; estimated {full:.2f} (frame), {copy:.2f} (half-size copy)")
+    for est in (full, copy):
+        assert 0.6 * true_sigma < est < 1.6 * true_sigma
+    assert F.guide_noise(rgb, w) < 0.5 * full  # the clean portrait: texture alone reads low
+    lo, hi = F.motion_gate(full)
+    assert 1.2 < lo < 3.5 and hi == 2 * lo

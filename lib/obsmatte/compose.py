@@ -55,7 +55,8 @@ def finish_alpha(mask: np.ndarray, frame_rgb: np.ndarray, settings: MatteSetting
     # "auto" is on here: ~2 ms more at 1280x720 on the CPU, against ~20 ms for the full-size step itself
     denoise = settings.edge_denoise != "off"
     guide_full = None
-    if denoise and temporal is not None and refined.ramp > 0:  # a blur feather does not read the guide
+    # 'spatial': the denoised guide alone; a blur feather (ramp 0) does not read the guide at all
+    if denoise and settings.edge_denoise != "spatial" and temporal is not None and refined.ramp > 0:
         guide_full = temporal.update(fast_guided.full_size_guide(frame_rgb, False, True), refined.guide_noise)
     return fast_guided.apply_packed(refined, frame_rgb, denoise=denoise, guide_full=guide_full)
 

@@ -101,7 +101,8 @@ def test_transparent_alpha_matches_cpu_pipeline(obs_session, reference_alpha):
 
 def test_temporal_guide_restarts_after_the_filter_is_re_enabled(obs_session, reference_alpha):
     """Steady edges on: disabling the filter for a while and enabling it again (G starts over: no stale
-    guide), and the sync ring's frame as the temporal guide's input, both still match the CPU twin."""
+    guide), and the sync ring's frame as the temporal guide's input, both still match the CPU twin;
+    'spatial' draws without the temporal guide."""
     obs, client = obs_session
     _set(client, background="transparent", edge_denoise="on")
     try:
@@ -121,8 +122,20 @@ def test_temporal_guide_restarts_after_the_filter_is_re_enabled(obs_session, ref
             stats = wait_for(lambda: (lambda st: st if st and st.get("edge_temporal") else None)(
                 masks_flowing(obs, "Portrait")), 10, what="the temporal guide in the stats")
             assert stats["edge_denoise"] is True
+        # 'spatial': the denoised guide without the temporal pass (the cheaper choice on llvmpipe)
+        _set(client, sync_video=False, edge_denoise="spatial")
+        stats = wait_for(lambda: (lambda st: st if st and st["edge_denoise"] and not st["edge_temporal"] else None)(
+            masks_flowing(obs, "Portrait")), 10, what="steady edges without the temporal guide")
+        a = screenshot(client, "Portrait")[:, :, 3].astype(np.float32) / 255.0
+        assert float(np.abs(a - reference_alpha).mean()) < 0.002
+        # a media source (async: no direct rendering) takes the full-size copy of the parent as its input
+        client.set_source_filter_settings("Video", "Matting", {"edge_denoise": "on"}, True)
+        wait_for(lambda: (lambda st: st if st and st.get("edge_temporal") else None)(masks_flowing(obs, "Video")),
+                 20, what="the temporal guide on the media source")
+        assert obs.alive()
     finally:
         _set(client, sync_video=False)
+        client.set_source_filter_settings("Video", "Matting", {"edge_denoise": "auto"}, True)
 
 
 def test_steady_edges_auto_is_off_on_the_software_renderer(obs_session):

@@ -211,9 +211,10 @@ class MattingFilter:
             self.log_once(L.LOG_WARNING, f"cannot write stats file {path}: {e}")
 
     def edge_denoise(self, choice: str) -> bool:
-        """The 'Steady edges' setting on this renderer: auto leaves it off on a software rasterizer."""
+        """The 'Steady edges' setting on this renderer (the denoised guide, and with 'on' or 'auto' the
+        temporal guide too): auto leaves it off on a software rasterizer."""
         if choice != "auto":
-            return choice == "on"
+            return choice in ("on", "spatial")
         if renderer.is_software(self.gfx.renderer):
             self.log_once(L.LOG_INFO, f"steady edges off on the software renderer '{self.gfx.renderer}' "
                                       "(its full-size copy and temporal pass cost CPU time there); 'On' forces it")
@@ -221,11 +222,11 @@ class MattingFilter:
         return True
 
     def temporal_guide(self, target: int, parent: int, w: int, h: int, frame_tex: int, linear: bool,
-                       now: float) -> int:
+                       now: float, direct: bool = False) -> int:
         """The temporal guide's texture (graphics.temporal_guide), or 0: then this frame, and after a
         failure every frame, draws with the spatial guide alone (the failure is logged once)."""
         try:
-            guide = self.gfx.temporal_guide(target, parent, w, h, frame_tex, linear, now)
+            guide = self.gfx.temporal_guide(target, parent, w, h, frame_tex, linear, now, direct)
         except Exception:
             self.gfx.temporal_error = "temporal guide failed: " + traceback.format_exc(limit=2).strip().replace("\n", " | ")
             guide = 0
@@ -337,7 +338,8 @@ class MattingFilter:
         steady = self.edge_denoise(s.edge_denoise)
         # steady edges: the spatial guide, and the temporal guide on top where the guide is read at all
         # (a blur feather's texture holds the alpha itself: ramp 0)
-        temporal = ready and steady and gfx.refined_ramp > 0 and not gfx.temporal_error
+        temporal = ready and steady and s.edge_denoise != "spatial" and gfx.refined_ramp > 0 \
+            and not gfx.temporal_error
         self.temporal_active = False  # until temporal_guide draws one
         t3 = time.perf_counter()
 
@@ -373,7 +375,7 @@ class MattingFilter:
         else:
             if gfx.ring:
                 gfx.drop_ring()
-            guide = self.temporal_guide(target, parent, w, h, 0, linear, t0) if temporal else 0
+            guide = self.temporal_guide(target, parent, w, h, 0, linear, t0, direct) if temporal else 0
             if L.obs_source_process_filter_begin(source, L.GS_RGBA, L.OBS_ALLOW_DIRECT_RENDERING):
                 gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale, (w, h), guide)
                 L.obs_source_process_filter_tech_end(source, gfx.effect, w, h, gfx.technique(mode, steady, bool(guide)))

@@ -310,10 +310,17 @@ class FilterGraphics:
 
     # ------------------------------------------------------------------------------ temporal guide
     def temporal_guide(self, target: int, parent: int, w: int, h: int, frame_tex: int, linear: bool,
-                       now: float) -> int:
+                       now: float, direct: bool = False) -> int:
         """This frame's temporal guide G (fast_guided.TemporalGuide on the GPU): a full-size RGBA16
-        texture for Draw*Temporal, or 0 (then draw with the spatial guide alone). frame_tex: the full-size
-        frame when there is one already (sync ring), else the parent is drawn into parent_full here.
+        texture for Draw*Temporal, or 0 (then draw with the spatial guide alone).
+
+        direct (the parent draws itself through our effect, as libobs' direct rendering does): the
+        parent is drawn straight through the Temporal pass, so it samples the frame exactly as the Draw
+        pass will and there is no full-size copy. Otherwise frame_tex is the full-size frame when there
+        is one already (sync ring), else the parent is drawn into parent_full first. Measured on llvmpipe
+        (tools/bench_obs.py, forced on, one run each): the copy alone, with no Temporal pass at all, took
+        OBS's frame to ~70 ms (the spatial guide alone: ~50 ms); the direct Temporal pass costs ~35 ms a
+        720p frame there (84 vs 49 ms), nothing to speak of on a GPU.
         linear: the Draw pass reads the frame in linear light (the copy is then sampled sRGB-decoded)."""
         if self.temporal_error:
             return 0
@@ -323,7 +330,7 @@ class FilterGraphics:
                 if not self.guide[k]:
                     self.temporal_error = "cannot create a 16-bit render target for the temporal guide"
                     return 0
-        if not frame_tex:
+        if not direct and not frame_tex:
             if not self.parent_full:
                 self.parent_full = L.gs_texrender_create(L.GS_RGBA, L.GS_ZS_NONE) or 0
             if not self.parent_full or not self._render_parent_into(self.parent_full, target, parent, w, h, w, h):
@@ -334,10 +341,11 @@ class FilterGraphics:
         if self.guide_size != (w, h) or now - self.guide_time > TEMPORAL_GAP_S:
             self.guide_valid = False
         p = self.params
-        if linear:
-            L.gs_effect_set_texture_srgb(p["image"], frame_tex)
-        else:
-            L.gs_effect_set_texture(p["image"], frame_tex)
+        if not direct:
+            if linear:
+                L.gs_effect_set_texture_srgb(p["image"], frame_tex)
+            else:
+                L.gs_effect_set_texture(p["image"], frame_tex)
         L.gs_effect_set_vec2(p["image_texel"], C.byref(L.Vec2(1.0 / w, 1.0 / h)))
         L.gs_effect_set_float(p["linear_out"], 1.0 if linear else 0.0)
         lo, hi = motion_gate(self.refined_noise)
@@ -353,13 +361,36 @@ class FilterGraphics:
             else:
                 L.gs_effect_set_texture(p["prev_guide"], prev_tex)
         technique = b"Temporal" if self.guide_valid else b"TemporalStart"
-        g = self._pass(self.guide[out], w, h, technique)
+        if direct:
+            g = self._parent_pass(self.guide[out], target, w, h, technique)
+        else:
+            g = self._pass(self.guide[out], w, h, technique)
         if not g:
             self.guide_valid = False
             self.temporal_error = "the temporal guide's pass failed"
             return 0
         self.guide_index, self.guide_valid, self.guide_size, self.guide_time = out, True, (w, h), now
         return g
+
+    def _parent_pass(self, tr: int, target: int, w: int, h: int, technique: bytes) -> int:
+        """A full-size pass of our effect with the parent drawing itself into it (the source binds its
+        texture to `image`, sRGB-decoded when it renders in linear light, and draws its sprite: libobs'
+        direct rendering). RGBA16 is not an sRGB format: what the shader returns is stored as it is."""
+        L.gs_texrender_reset(tr)
+        if not L.gs_texrender_begin(tr, w, h):
+            return 0
+        L.gs_clear(L.GS_CLEAR_COLOR, C.byref(self._clear_color), 0.0, 0)
+        L.gs_ortho(0.0, float(w), 0.0, float(h), -100.0, 100.0)
+        L.gs_blend_state_push()
+        L.gs_blend_function(L.GS_BLEND_ONE, L.GS_BLEND_ZERO)
+        srgb_was = L.gs_framebuffer_srgb_enabled()
+        L.gs_enable_framebuffer_srgb(False)
+        while L.gs_effect_loop(self.effect, technique):
+            L.obs_source_video_render(target)
+        L.gs_enable_framebuffer_srgb(srgb_was)
+        L.gs_blend_state_pop()
+        L.gs_texrender_end(tr)
+        return L.gs_texrender_get_texture(tr) or 0
 
     # ---------------------------------------------------------------------------------- Draw pass
     @staticmethod
