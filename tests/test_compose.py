@@ -272,3 +272,27 @@ def test_save_where_the_folder_cannot_exist_is_a_clear_error(tmp_path):
     blocker.write_text("a file where a folder should be")
     with pytest.raises(ImageError, match="cannot write image"):
         compose.save_image(blocker / "out.png", _scene()[0])
+
+
+def test_finish_alpha_steady_edges_choices_and_the_temporal_state():
+    """'on' and 'auto' filter the guide over time (the stream's TemporalGuide), 'spatial' and 'off' leave
+    the state alone; the first frame of a stream is the one-frame alpha exactly."""
+    from obsmatte import fast_guided
+    rng = np.random.default_rng(2)
+    frame = np.full((72, 128, 3), 60, np.uint8)
+    frame[:, 64:] = 200
+    mask = np.zeros((18, 32), np.float32)
+    mask[:, 16:] = 1.0
+    noisy = [np.clip(frame + rng.normal(0, 2.0, frame.shape), 0, 255).astype(np.uint8) for _ in range(3)]
+    for choice in ("spatial", "off"):
+        tg = fast_guided.TemporalGuide()
+        s = MatteSettings({"edge_denoise": choice, "feather": 8.0})
+        compose.finish_alpha(mask, noisy[0], s, tg)
+        assert tg.state is None, choice
+    s = MatteSettings({"edge_denoise": "on", "feather": 8.0})
+    tg = fast_guided.TemporalGuide()
+    first = compose.finish_alpha(mask, noisy[0], s, tg)
+    assert tg.state is not None
+    assert np.array_equal(first, compose.finish_alpha(mask, noisy[0], s))
+    later = compose.finish_alpha(mask, noisy[1], s, tg)
+    assert later.shape == first.shape

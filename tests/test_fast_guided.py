@@ -266,3 +266,111 @@ def test_knob_sizes_scale_with_the_frame():
     assert cover[640] < plain * 0.97  # the erosion did something measurable
     assert abs(cover[640] - cover[1280]) < 0.01 * plain
     assert F.output_px(16, (640, 360)) == 8 and F.output_px(16, (720, 1280)) == 16
+
+
+# --- temporal guide filter (steady edges' temporal half) ------------------------------------------
+
+def test_temporal_weight_is_the_gate_of_the_shader():
+    """1 - keep where still, 1 where moved, the smoothstep's midpoint halfway."""
+    d = np.array([0.0, F.MOTION_LO, (F.MOTION_LO + F.MOTION_HI) / 2, F.MOTION_HI, 50.0], np.float32)
+    w = F.temporal_weight(d)
+    k = F.TEMPORAL_KEEP
+    assert np.allclose(w, [1 - k, 1 - k, 1 - k / 2, 1.0, 1.0], atol=1e-6)
+
+
+def test_temporal_guide_shrinks_still_noise_by_the_recursive_filters_factor():
+    """A still picture with fresh noise below the motion gate: G's noise is sqrt(w / (2 - w)) of the
+    frame's (w = 1 - keep, the steady state of G_t = G_{t-1} + w (I_t - G_{t-1})), and its
+    frame-to-frame change sqrt(2 w^2 / (2 - w)) / sqrt(2) = w sqrt(1 / (2 - w)) of the frame's."""
+    rng = np.random.default_rng(4)
+    base = rng.uniform(30, 220, (64, 80, 3)).astype(np.float32)
+    tg = F.TemporalGuide()
+    sigma = 0.4  # max over channels of |I - G| stays below MOTION_LO: the gate stays shut
+    outs, ins = [], []
+    for t in range(150):
+        frame = base + rng.normal(0, sigma, base.shape).astype(np.float32)
+        g = tg.update(frame).copy()
+        if t >= 50:
+            outs.append(g)
+            ins.append(frame)
+    w = 1 - F.TEMPORAL_KEEP
+    ratio = float(np.std(np.stack(outs) - base) / np.std(np.stack(ins) - base))
+    expected = np.sqrt(w / (2 - w))
+    step_ratio = float(np.abs(np.diff(np.stack(outs), axis=0)).mean() / np.abs(np.diff(np.stack(ins), axis=0)).mean())
+    print(f"noise x{ratio:.3f} (expected {expected:.3f}), frame-to-frame change x{step_ratio:.3f}")
+    assert abs(ratio - expected) < 0.1 * expected
+    assert abs(step_ratio - w * np.sqrt(1 / (2 - w))) < 0.15 * w * np.sqrt(1 / (2 - w))
+
+
+def test_temporal_guide_lets_a_change_through_at_once_and_resets():
+    """A step well above the gate passes in one frame where it happens, and nowhere else; the first frame,
+    reset() and a size change all give the frame itself."""
+    base = np.full((20, 30, 3), 100.0, np.float32)
+    tg = F.TemporalGuide()
+    first = tg.update(base + 1.0)
+    assert np.array_equal(first, base + 1.0)  # G = I on the first frame
+    for _ in range(60):  # 0.9^61 of the first frame's offset is left
+        tg.update(base)
+    settled = tg.update(base).copy()
+    assert np.abs(settled - base).max() < 0.01
+    moved = base.copy()
+    moved[:, :15] += 20.0  # 20 levels in one channel only counts too: the gate takes the max
+    moved[:, :15, 1:] -= 20.0
+    g = tg.update(moved)
+    assert np.allclose(g[:, :15], moved[:, :15], atol=1e-4)
+    assert np.allclose(g[:, 15:], base[:, 15:], atol=0.01)
+    small = np.full((10, 12, 3), 50.0, np.float32)
+    assert np.array_equal(tg.update(small), small)  # size change: starts over
+    tg.update(small + 1.0)
+    tg.reset()
+    assert np.array_equal(tg.update(small + 30.0), small + 30.0)
+
+
+def test_temporal_guide_cuts_the_still_edge_shimmer_through_apply_packed(portraits):
+    """The still portrait with fresh noise and the mask held (test_denoised_guide_halves_...): with the
+    temporal filter on top of the denoised guide, the alpha's frame-to-frame change falls to a third or
+    less; the first frame's alpha is the non-temporal one exactly."""
+    _, rgb, truth = portraits[0]
+    mh, mw = _mask_size(*truth.shape)
+    refined = F.Refined(F.pack(*F.coefficients(F.small_guide(rgb, (mh, mw), False), _blocky_mask(truth), 4)),
+                        F.EDGE_RAMP)
+    rng = np.random.default_rng(9)
+    tg = F.TemporalGuide()
+    spatial, both = [], []
+    for t in range(12):
+        noisy = np.clip(np.rint(rgb + rng.normal(0, 2.0, rgb.shape)), 0, 255).astype(np.uint8)
+        spatial.append(F.apply_packed(refined, noisy))
+        both.append(F.apply_packed(refined, noisy, guide_full=tg.update(F.full_size_guide(noisy, False))))
+        if t == 0:
+            assert np.array_equal(both[0], spatial[0])
+    shimmer = [float(np.abs(np.diff(np.stack(x[4:]), axis=0)).mean()) for x in (spatial, both)]
+    print(f"still shimmer: denoised guide {shimmer[0]:.6f}, + temporal {shimmer[1]:.6f}")
+    assert shimmer[1] <= shimmer[0] / 3
+
+
+def test_bad_temporal_guide_input_is_a_clear_error():
+    with pytest.raises(MattingError):
+        F.TemporalGuide(keep=1.0)
+    with pytest.raises(MattingError):
+        F.TemporalGuide().update(np.zeros((4, 4), np.float32))
+
+
+def test_motion_gate_follows_the_guide_noise(portraits):
+    """The gate is GATE_SIGMAS x the denoised guide's noise (2-4 levels for a webcam's 2), floored for a
+    clean source; guide_noise reads about the same from the frame and from a bilinear half-size copy."""
+    assert F.motion_gate(None) == (F.MOTION_LO, F.MOTION_HI)
+    assert F.motion_gate(0.0) == (F.GATE_MIN, 2 * F.GATE_MIN)
+    assert F.motion_gate(1e3) == (F.GATE_MAX, 2 * F.GATE_MAX)
+    _, rgb, _ = portraits[0]
+    rng = np.random.default_rng(6)
+    noisy = np.clip(np.rint(rgb + rng.normal(0, 2.0, rgb.shape)), 0, 255).astype(np.uint8)
+    true_sigma = float(np.std(F.full_size_guide(noisy, False) - F.full_size_guide(rgb, False)))
+    full = F.guide_noise(noisy, rgb.shape[1])
+    h, w = rgb.shape[:2]
+    copy = F.guide_noise(cv2.resize(noisy, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR), w)
+    print(f"denoised guide noise {true_sigma:.2f} levels; estimated {full:.2f} (frame), {copy:.2f} (half-size copy)")
+    for est in (full, copy):
+        assert 0.6 * true_sigma < est < 1.6 * true_sigma
+    assert F.guide_noise(rgb, w) < 0.5 * full  # the clean portrait: texture alone reads low
+    lo, hi = F.motion_gate(full)
+    assert 1.2 < lo < 3.5 and hi == 2 * lo

@@ -67,7 +67,7 @@ def test_it_starts_afresh_on_a_new_size_and_after_reset(portraits):
 def test_the_low_light_preset_keeps_more_of_a_still_person_live_in_the_dark(shared_models_dir):
     """The Low light preset on the eval's low-light scene (12 darkened composites), live: the last of
     LIVE_FRAMES noisy frames of each. With its denoiser it keeps more of the person than with the denoiser
-    off (measured: IoU 0.949 vs 0.940), and the single dark frame is untouched (nothing to average yet)."""
+    off (measured: IoU 0.949 vs 0.940), and the single dark frame is all but untouched (nothing to average yet)."""
     from obsmatte import paths
     from obsmatte.evaluation.methods import Method, load_matter
     from obsmatte.evaluation.runner import Runner, score_stills
@@ -79,5 +79,7 @@ def test_the_low_light_preset_keeps_more_of_a_still_person_live_in_the_dark(shar
     samples = build_low_light(load_portraits())
     on, _ = score_stills(Runner(Method("low_light", preset), matter), samples)
     off, _ = score_stills(Runner(Method("off", preset.replace(low_light_denoise=0.0)), matter), samples)
-    assert on.iou == pytest.approx(off.iou, abs=1e-4)  # the eval caches predictions as float16
+    # a single dark frame has nothing to average: only the input size differs (the 320 px copy OBS uses,
+    # rather than the eval's 640 px frame)
+    assert on.iou == pytest.approx(off.iou, abs=0.002)
     assert on.iou_live > off.iou_live + 0.003, (on.iou_live, off.iou_live)

@@ -10,7 +10,9 @@ One run of OBS per case, all on the same 1280x720 portrait image source at 30 fp
   ours_normal_priority  our filter, default settings, with its threads left at normal priority
                     (OBSMATTE_THREAD_PRIORITY=normal; see lib/obsmatte/thread_priority.py)
   ours_steady_edges our filter, default settings with steady edges forced on (auto leaves them off on
-                    llvmpipe): what the denoised guide's two extra full-size reads cost here
+                    llvmpipe): what the denoised guide's two extra full-size reads and the temporal
+                    guide's pass cost here
+  ours_steady_spatial  the same with steady edges 'spatial' (the denoised guide alone, no temporal pass)
 Reports OBS's GetStats figures over the measured window and the filter's graphics-thread timings
 (written by the filter to OBSMATTE_STATS_FILE), then the ratio of each of ours to the built-in mask.
 
@@ -75,10 +77,12 @@ def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> l
         return [{"id": "mask_filter_v2", "name": "Mask",
                  "settings": {"type": "mask_alpha_filter.effect", "image_path": str(mask_path)}}]
     background = case.removeprefix("ours_").replace("normal_priority", "transparent").replace(
-        "steady_edges", "transparent")
+        "steady_edges", "transparent").replace("steady_spatial", "transparent")
     settings = {"preset": "custom"}
     if case == "ours_steady_edges":
         settings["edge_denoise"] = "on"
+    if case == "ours_steady_spatial":
+        settings["edge_denoise"] = "spatial"
     if background != "transparent":  # the default case keeps the schema's defaults untouched
         settings["background"] = background
     if background == "color":
@@ -88,7 +92,7 @@ def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> l
 
 
 CASES = ("none", "builtin_mask", "ours_transparent", "ours_color", "ours_blur", "ours_normal_priority",
-         "ours_steady_edges")
+         "ours_steady_edges", "ours_steady_spatial")
 CASE_ENV = {"ours_normal_priority": {"OBSMATTE_THREAD_PRIORITY": "normal"}}
 
 

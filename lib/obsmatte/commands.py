@@ -214,7 +214,7 @@ def cmd_video(args) -> int:
     try:
         # the next frame is read and prepared for the model while the model runs this one
         for rgb, mask in pipeline.stream(frames()):
-            alpha = compose.finish_alpha(mask, rgb, settings)
+            alpha = compose.finish_alpha(mask, rgb, settings, pipeline.guide_filter)
             sink.write(compose.composite(rgb, alpha, settings, bg))
             if total:
                 progress.step()

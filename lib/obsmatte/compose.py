@@ -38,17 +38,27 @@ def upsample_mask(mask: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def finish_alpha(mask: np.ndarray, frame_rgb: np.ndarray, settings: MatteSettings) -> np.ndarray:
+def finish_alpha(mask: np.ndarray, frame_rgb: np.ndarray, settings: MatteSettings,
+                 temporal: fast_guided.TemporalGuide | None = None) -> np.ndarray:
     """Model-size mask -> full-size alpha with exactly the OBS filter's maths (fast_guided.py):
     erode/dilate and the colour guided coefficients (or a blur feather) at the mask's size, packed into
     the 16-bit texture the shader reads, then applied against the full-size frame and re-sharpened. What the command line and
-    `obs-matting eval` measure is therefore what streams."""
+    `obs-matting eval` measure is therefore what streams.
+
+    temporal: the stream's TemporalGuide (pipeline.MaskPipeline.guide_filter). With steady edges on it
+    filters the denoised full-size guide over time, as the GPU's Temporal pass does; None = one frame
+    alone (a still image)."""
     h, w = frame_rgb.shape[:2]
     mask_u8 = cv2.convertScaleAbs(np.asarray(mask, dtype=np.float32), alpha=255.0)  # the worker's R8 mask
     refined = fast_guided.refine_packed(mask_u8, frame_rgb, settings.erode, settings.feather,
                                         settings.feather_mode == "guided", (w, h), linear=False)
     # "auto" is on here: ~2 ms more at 1280x720 on the CPU, against ~20 ms for the full-size step itself
-    return fast_guided.apply_packed(refined, frame_rgb, denoise=settings.edge_denoise != "off")
+    denoise = settings.edge_denoise != "off"
+    guide_full = None
+    # 'spatial': the denoised guide alone; a blur feather (ramp 0) does not read the guide at all
+    if denoise and settings.edge_denoise != "spatial" and temporal is not None and refined.ramp > 0:
+        guide_full = temporal.update(fast_guided.full_size_guide(frame_rgb, False, True), refined.guide_noise)
+    return fast_guided.apply_packed(refined, frame_rgb, denoise=denoise, guide_full=guide_full)
 
 
 # --- compositing -----------------------------------------------------------------------------------

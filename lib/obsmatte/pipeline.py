@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compose, refine
+from . import compose, fast_guided, refine
 from .errors import ModelError
 from .models import AveragedMatter, Matter, MirroredMatter, RvmMatter, create_matter
 from .settings import MatteSettings
@@ -43,6 +43,9 @@ class MaskPipeline:
         self.matter = _with_mirror(self.model, settings)  # what process() runs: with the mirror pass if asked
         self.smoother = refine.TemporalSmoother(settings.temporal_smoothing)
         self.denoiser = refine.InputDenoiser(settings.low_light_denoise, settings.inference_size)
+        # the full-size guide's temporal filter (steady edges), used by whoever finishes the alpha
+        # (matte_image, the video command): per stream like the smoother, reset with it
+        self.guide_filter = fast_guided.TemporalGuide()
         self.times = StepTimes()
 
     def _load(self, settings: MatteSettings) -> Matter:
@@ -79,6 +82,7 @@ class MaskPipeline:
         """Forget temporal state (new video, scene cut)."""
         self.smoother.reset()
         self.denoiser.reset()
+        self.guide_filter.reset()
         self.matter.reset()
 
     def process(self, rgb: np.ndarray) -> np.ndarray:
@@ -186,8 +190,9 @@ def _is_rvm(model_id: str) -> bool:
 def matte_image(rgb: np.ndarray, settings: MatteSettings, pipeline: MaskPipeline | None = None) -> np.ndarray:
     """Full-size float32 alpha for one frame: MaskPipeline.process + compose.finish_alpha.
 
-    Pass the same `pipeline` for consecutive video frames to keep temporal state.
+    Pass the same `pipeline` for consecutive video frames to keep temporal state (the mask's and the
+    full-size guide's, pipeline.guide_filter).
     """
     pipeline = pipeline or MaskPipeline(settings)
     mask = pipeline.process(rgb)
-    return compose.finish_alpha(mask, rgb, settings)
+    return compose.finish_alpha(mask, rgb, settings, pipeline.guide_filter)

@@ -14,7 +14,7 @@ from .errors import SettingsError
 BACKGROUNDS = ("transparent", "color", "blur", "image")
 IMAGE_FITS = ("fill", "fit")
 FEATHER_MODES = ("blur", "guided")
-EDGE_DENOISE = ("auto", "on", "off")
+EDGE_DENOISE = ("auto", "on", "spatial", "off")
 DEVICES = ("auto", "cpu", "cuda", "tensorrt", "directml", "coreml")
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -86,11 +86,14 @@ FIELDS: tuple[Field, ...] = (
           "'guided' moves the edge onto the colour edges of the frame itself (hair, shoulders) and keeps it "
           "crisp; 'blur' is a plain blur.",
           choices=FEATHER_MODES),
-    # A cost choice, not a look: presets leave it to the machine (fast_guided.GUIDE_KERNEL for the gain).
+    # A cost choice, not a look: presets leave it to the machine (fast_guided.GUIDE_KERNEL and
+    # TEMPORAL_KEEP for the gains; tools/bench_obs.py --cases builtin_mask,ours_steady_spatial,ours_steady_edges).
     Field("edge_denoise", "choice", "auto", "Steady edges", "mask",
           "Averages out camera grain where the guided refinement reads the picture, so a still edge does "
-          "not shimmer. Two more texture reads per pixel: 'auto' is on with a GPU and off on software "
-          "rendering (no GPU), where they cost ~4 ms a 720p frame.",
+          "not shimmer: 'on' over neighbouring pixels and, where the picture is still, over time (a moving "
+          "edge follows at once); 'spatial' over neighbouring pixels only. 'auto' is 'on' with a GPU and "
+          "off on software rendering (no GPU), where 'spatial' costs ~4 ms a 720p frame and 'on' (one more "
+          "full-size pass) ~35 ms more.",
           choices=EDGE_DENOISE, in_preset=False),
     Field("temporal_smoothing", "float", 0.5, "Temporal smoothing", "mask",
           "Where the picture is still, how much of the previous mask carries over, to stop flicker. "

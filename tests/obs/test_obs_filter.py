@@ -72,8 +72,9 @@ def test_filter_listed_on_both_sources(obs_session):
 
 
 def test_transparent_alpha_matches_cpu_pipeline(obs_session, reference_alpha):
-    """With steady edges forced on (auto leaves them off on llvmpipe): the shader's denoised guide is
-    the CPU twin's."""
+    """With steady edges forced on (auto leaves them off on llvmpipe): the shader's denoised guide and
+    its temporal filter (on a still input G converges to the frame's guide, as the CPU twin's first
+    frame gives it) are the CPU twin's."""
     _, client = obs_session
     _set(client, background="transparent", edge_denoise="on")
 
@@ -94,6 +95,47 @@ def test_transparent_alpha_matches_cpu_pipeline(obs_session, reference_alpha):
     stats = wait_for(lambda: masks_flowing(obs, "Portrait"), 10, what="the filter's stats")
     assert "masks/s" in stats["status"]
     assert stats["edge_denoise"] is True
+    assert stats["edge_temporal"] is True  # the temporal guide drew this frame (RGBA16 on llvmpipe works)
+    assert not [line for line in obs.log_text().splitlines() if "temporal guide" in line]  # no fallback
+
+
+def test_temporal_guide_restarts_after_the_filter_is_re_enabled(obs_session, reference_alpha):
+    """Steady edges on: disabling the filter for a while and enabling it again (G starts over: no stale
+    guide), and the sync ring's frame as the temporal guide's input, both still match the CPU twin;
+    'spatial' draws without the temporal guide."""
+    obs, client = obs_session
+    _set(client, background="transparent", edge_denoise="on")
+    try:
+        client.set_source_filter_enabled("Portrait", "Matting", False)
+        import time
+        time.sleep(1.0)
+        client.set_source_filter_enabled("Portrait", "Matting", True)
+        for sync in (False, True):
+            _set(client, sync_video=sync)
+
+            def close():
+                a = screenshot(client, "Portrait")[:, :, 3].astype(np.float32) / 255.0
+                d = float(np.abs(a - reference_alpha).mean())
+                return d if d < 0.002 else None
+            diff = wait_for(close, 20, what=f"the temporal path matching the CPU twin (sync_video={sync})")
+            print(f"sync_video={sync}: mean |OBS alpha - CPU alpha| {diff:.5f}")
+            stats = wait_for(lambda: (lambda st: st if st and st.get("edge_temporal") else None)(
+                masks_flowing(obs, "Portrait")), 10, what="the temporal guide in the stats")
+            assert stats["edge_denoise"] is True
+        # 'spatial': the denoised guide without the temporal pass (the cheaper choice on llvmpipe)
+        _set(client, sync_video=False, edge_denoise="spatial")
+        stats = wait_for(lambda: (lambda st: st if st and st["edge_denoise"] and not st["edge_temporal"] else None)(
+            masks_flowing(obs, "Portrait")), 10, what="steady edges without the temporal guide")
+        a = screenshot(client, "Portrait")[:, :, 3].astype(np.float32) / 255.0
+        assert float(np.abs(a - reference_alpha).mean()) < 0.002
+        # a media source (async: no direct rendering) takes the full-size copy of the parent as its input
+        client.set_source_filter_settings("Video", "Matting", {"edge_denoise": "on"}, True)
+        wait_for(lambda: (lambda st: st if st and st.get("edge_temporal") else None)(masks_flowing(obs, "Video")),
+                 20, what="the temporal guide on the media source")
+        assert obs.alive()
+    finally:
+        _set(client, sync_video=False)
+        client.set_source_filter_settings("Video", "Matting", {"edge_denoise": "auto"}, True)
 
 
 def test_steady_edges_auto_is_off_on_the_software_renderer(obs_session):

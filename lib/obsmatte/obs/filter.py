@@ -81,6 +81,7 @@ class MattingFilter:
         self.stats_file = os.environ.get("OBSMATTE_STATS_FILE", "")
         self.destroyed = False
         self.refined_key = None
+        self.temporal_active = False  # the last frame drew with the temporal guide (stats)
         self.worker = None
         self.worker_error: str | None = None
         raw = L.obs_source_get_name(source)
@@ -193,7 +194,8 @@ class MattingFilter:
     def write_stats(self) -> None:
         stats = {"name": self.name, "source": self.parent_name, "time": time.time(),
                  "graphics_ms": self.times.summary(), "status": self.status_text(), "problem": self.problem(),
-                 "renderer": self.gfx.renderer, "edge_denoise": self.edge_denoise(self.settings.edge_denoise)}
+                 "renderer": self.gfx.renderer, "edge_denoise": self.edge_denoise(self.settings.edge_denoise),
+                 "edge_temporal": self.temporal_active}
         if self.worker is not None:
             s = self.worker.stats()
             stats.update(masks_per_second=s.masks_per_second, inference_ms=s.inference_ms,
@@ -209,14 +211,29 @@ class MattingFilter:
             self.log_once(L.LOG_WARNING, f"cannot write stats file {path}: {e}")
 
     def edge_denoise(self, choice: str) -> bool:
-        """The 'Steady edges' setting on this renderer: auto leaves it off on a software rasterizer."""
+        """The 'Steady edges' setting on this renderer (the denoised guide, and with 'on' or 'auto' the
+        temporal guide too): auto leaves it off on a software rasterizer."""
         if choice != "auto":
-            return choice == "on"
+            return choice in ("on", "spatial")
         if renderer.is_software(self.gfx.renderer):
             self.log_once(L.LOG_INFO, f"steady edges off on the software renderer '{self.gfx.renderer}' "
-                                      "(its two extra texture reads cost CPU time there); 'On' forces it")
+                                      "(its full-size copy and temporal pass cost CPU time there); 'On' forces it")
             return False
         return True
+
+    def temporal_guide(self, target: int, parent: int, w: int, h: int, frame_tex: int, linear: bool,
+                       now: float, direct: bool = False) -> int:
+        """The temporal guide's texture (graphics.temporal_guide), or 0: then this frame, and after a
+        failure every frame, draws with the spatial guide alone (the failure is logged once)."""
+        try:
+            guide = self.gfx.temporal_guide(target, parent, w, h, frame_tex, linear, now, direct)
+        except Exception:
+            self.gfx.temporal_error = "temporal guide failed: " + traceback.format_exc(limit=2).strip().replace("\n", " | ")
+            guide = 0
+        if self.gfx.temporal_error:
+            self.log_once(L.LOG_WARNING, self.gfx.temporal_error + "; steady edges continue without it")
+        self.temporal_active = bool(guide)
+        return guide
 
     def small_size(self, w: int, h: int) -> tuple[int, int]:
         side = max(16, min(int(self.settings.inference_size), max(w, h)))
@@ -318,7 +335,12 @@ class MattingFilter:
                 iw, ih = gfx.bg_image_size
                 scale = (max if s.image_fit == "fill" else min)(w / iw, h / ih)
                 bg_scale = (w / (iw * scale), h / (ih * scale))
-        technique = gfx.technique(mode, self.edge_denoise(s.edge_denoise))
+        steady = self.edge_denoise(s.edge_denoise)
+        # steady edges: the spatial guide, and the temporal guide on top where the guide is read at all
+        # (a blur feather's texture holds the alpha itself: ramp 0)
+        temporal = ready and steady and s.edge_denoise != "spatial" and gfx.refined_ramp > 0 \
+            and not gfx.temporal_error
+        self.temporal_active = False  # until temporal_guide draws one
         t3 = time.perf_counter()
 
         # 5. this frame's small copy: for the model only on frames the worker will take (stage_pacer),
@@ -339,21 +361,24 @@ class MattingFilter:
             L.obs_source_skip_video_filter(source)
             return
 
-        # 6. the one full-size pass
+        # 6. the one full-size pass (after the temporal guide's two when steady edges are on)
         if s.sync_video:
             gfx.ring_push(target, parent, w, h, t0)
             frame_tex = gfx.ring_pick(result.timestamp)
             if frame_tex:
-                gfx.set_draw_params(s.color_rgb, bool(L.gs_get_linear_srgb()), bg, bg_scale, (w, h))
-                gfx.draw_texture(frame_tex, w, h, technique)
+                draw_linear = bool(L.gs_get_linear_srgb())
+                guide = self.temporal_guide(target, parent, w, h, frame_tex, draw_linear, t0) if temporal else 0
+                gfx.set_draw_params(s.color_rgb, draw_linear, bg, bg_scale, (w, h), guide)
+                gfx.draw_texture(frame_tex, w, h, gfx.technique(mode, steady, bool(guide)))
             else:
                 L.obs_source_skip_video_filter(source)
         else:
             if gfx.ring:
                 gfx.drop_ring()
+            guide = self.temporal_guide(target, parent, w, h, 0, linear, t0, direct) if temporal else 0
             if L.obs_source_process_filter_begin(source, L.GS_RGBA, L.OBS_ALLOW_DIRECT_RENDERING):
-                gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale, (w, h))
-                L.obs_source_process_filter_tech_end(source, gfx.effect, w, h, technique)
+                gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale, (w, h), guide)
+                L.obs_source_process_filter_tech_end(source, gfx.effect, w, h, gfx.technique(mode, steady, bool(guide)))
         t5 = time.perf_counter()
         ms = 1e3
         # steps: stage = post the copy staged last frame and stage the one drawn last frame (map_copy is

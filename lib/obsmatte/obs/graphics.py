@@ -13,7 +13,9 @@ llvmpipe finish the previous target's work there and then. So:
 - the blurred background follows the video: two tiny passes per frame at 1/8 of the output size;
 - the model's input is the parent drawn into a small texrender (a GPU downscale), staged only on the
   frames the worker will take (stage_pacer) and mapped one frame later, never waited for;
-- sync ring: optional full-size copies of the last few frames, to show the frame a mask belongs to.
+- sync ring: optional full-size copies of the last few frames, to show the frame a mask belongs to;
+- steady edges' temporal guide (temporal_guide): the parent drawn into a full-size texrender (or the sync
+  ring's frame), one Temporal pass into a pair of RGBA16 texrenders (ping-pong), read by Draw*Temporal.
 """
 from __future__ import annotations
 
@@ -25,15 +27,19 @@ import numpy as np
 
 from . import libobs as L
 from . import renderer
-from ..fast_guided import COEF_RANGE, Refined
+from ..fast_guided import COEF_RANGE, TEMPORAL_KEEP, Refined, motion_gate
 from .refine_thread import RefineThread
 from .stage_pacer import StagePacer
 
 PARAMS = ("image", "alpha_tex", "src", "bg_tex", "texel", "sigma", "coef_range", "edge_ramp", "bg_color",
-          "linear_out", "bg_uv_scale", "image_texel")
+          "linear_out", "bg_uv_scale", "image_texel", "prev_guide", "guide_tex", "temporal_keep", "motion_lo",
+          "motion_hi")
 DRAW_TECHNIQUES = {"transparent": b"DrawTransparent", "color": b"DrawColor", "blur": b"DrawBlur",
                    "image": b"DrawImage"}
 SYNC_RING_SIZE = 6
+# The temporal guide starts over (G = I) after a gap this long without a frame (the filter was disabled
+# or its source hidden: video_render is not called then) and after a size change.
+TEMPORAL_GAP_S = 0.25
 POSTED_KEEP = 4  # frames posted to the worker kept as guides (a mask arrives a frame or two later)
 GS_BLEND_INVSRCALPHA = 5  # libobs enum value (checked against obspython of OBS 29)
 
@@ -67,6 +73,14 @@ class FilterGraphics:
         self.refined_tex = 0  # RGBA16 at the mask's size (fast_guided.pack)
         self.refined_size = (0, 0)
         self.refined_ramp = 0.0  # the re-sharpening ramp that goes with the texture (fast_guided.Refined)
+        self.refined_noise: float | None = None  # the guide's noise that goes with it (the temporal gate)
+        self.parent_full = 0  # RGBA8 full-size copy of the parent (the temporal guide's input)
+        self.guide = [0, 0]  # RGBA16 full-size: G of the last frame and the one being drawn (ping-pong)
+        self.guide_index = 0  # which of self.guide holds the last G
+        self.guide_valid = False  # self.guide[guide_index] holds a G of this size, drawn recently
+        self.guide_size = (0, 0)
+        self.guide_time = 0.0
+        self.temporal_error: str | None = None  # set once the temporal path failed: it stays off
         self.posted: deque[StagedFrame] = deque(maxlen=POSTED_KEEP)
         self.blur = [0, 0]  # RGBA8 at half the small copy's size (1/8 of 1280x720): horizontal, vertical
         self.bg_image = 0
@@ -94,7 +108,7 @@ class FilterGraphics:
         return True
 
     def _texrenders(self) -> list[int]:
-        return [self.small, *self.blur, *(entry[0] for entry in self.ring)]
+        return [self.small, *self.blur, self.parent_full, *self.guide, *(entry[0] for entry in self.ring)]
 
     def destroy(self) -> None:
         self.refiner.stop()
@@ -118,6 +132,7 @@ class FilterGraphics:
                 L.gs_stagesurface_destroy(s)
         self.stages, self.stage_size, self.pending, self.to_stage = [0, 0], (0, 0), None, None
         self.small_valid = False
+        self.guide_valid = False
         self.drop_ring()
 
     def drop_ring(self) -> None:
@@ -226,6 +241,7 @@ class FilterGraphics:
         if self.refined_tex:
             L.gs_texture_set_image(self.refined_tex, packed.ctypes.data, w * 8, False)
             self.refined_ramp = refined.ramp
+            self.refined_noise = refined.guide_noise
         return self.refined_tex
 
     def forget_mask(self) -> None:
@@ -292,11 +308,96 @@ class FilterGraphics:
             return 0, ("no background image chosen" if not path else f"cannot load background image: {path}")
         return self.bg_image, None
 
+    # ------------------------------------------------------------------------------ temporal guide
+    def temporal_guide(self, target: int, parent: int, w: int, h: int, frame_tex: int, linear: bool,
+                       now: float, direct: bool = False) -> int:
+        """This frame's temporal guide G (fast_guided.TemporalGuide on the GPU): a full-size RGBA16
+        texture for Draw*Temporal, or 0 (then draw with the spatial guide alone).
+
+        direct (the parent draws itself through our effect, as libobs' direct rendering does): the
+        parent is drawn straight through the Temporal pass, so it samples the frame exactly as the Draw
+        pass will and there is no full-size copy. Otherwise frame_tex is the full-size frame when there
+        is one already (sync ring), else the parent is drawn into parent_full first. Measured on llvmpipe
+        (tools/bench_obs.py, forced on, one run each): the copy alone, with no Temporal pass at all, took
+        OBS's frame to ~70 ms (the spatial guide alone: ~50 ms); the direct Temporal pass costs ~35 ms a
+        720p frame there (84 vs 49 ms), nothing to speak of on a GPU.
+        linear: the Draw pass reads the frame in linear light (the copy is then sampled sRGB-decoded)."""
+        if self.temporal_error:
+            return 0
+        for k in range(2):
+            if not self.guide[k]:
+                self.guide[k] = L.gs_texrender_create(L.GS_RGBA16, L.GS_ZS_NONE) or 0
+                if not self.guide[k]:
+                    self.temporal_error = "cannot create a 16-bit render target for the temporal guide"
+                    return 0
+        if not direct and not frame_tex:
+            if not self.parent_full:
+                self.parent_full = L.gs_texrender_create(L.GS_RGBA, L.GS_ZS_NONE) or 0
+            if not self.parent_full or not self._render_parent_into(self.parent_full, target, parent, w, h, w, h):
+                return 0  # a frame without the copy: the spatial guide this once
+            frame_tex = L.gs_texrender_get_texture(self.parent_full) or 0
+            if not frame_tex:
+                return 0
+        if self.guide_size != (w, h) or now - self.guide_time > TEMPORAL_GAP_S:
+            self.guide_valid = False
+        p = self.params
+        if not direct:
+            if linear:
+                L.gs_effect_set_texture_srgb(p["image"], frame_tex)
+            else:
+                L.gs_effect_set_texture(p["image"], frame_tex)
+        L.gs_effect_set_vec2(p["image_texel"], C.byref(L.Vec2(1.0 / w, 1.0 / h)))
+        L.gs_effect_set_float(p["linear_out"], 1.0 if linear else 0.0)
+        lo, hi = motion_gate(self.refined_noise)
+        L.gs_effect_set_float(p["temporal_keep"], TEMPORAL_KEEP)
+        L.gs_effect_set_float(p["motion_lo"], lo)
+        L.gs_effect_set_float(p["motion_hi"], hi)
+        previous = self.guide_index
+        out = previous ^ 1
+        if self.guide_valid:
+            prev_tex = L.gs_texrender_get_texture(self.guide[previous]) or 0
+            if not prev_tex:
+                self.guide_valid = False
+            else:
+                L.gs_effect_set_texture(p["prev_guide"], prev_tex)
+        technique = b"Temporal" if self.guide_valid else b"TemporalStart"
+        if direct:
+            g = self._parent_pass(self.guide[out], target, w, h, technique)
+        else:
+            g = self._pass(self.guide[out], w, h, technique)
+        if not g:
+            self.guide_valid = False
+            self.temporal_error = "the temporal guide's pass failed"
+            return 0
+        self.guide_index, self.guide_valid, self.guide_size, self.guide_time = out, True, (w, h), now
+        return g
+
+    def _parent_pass(self, tr: int, target: int, w: int, h: int, technique: bytes) -> int:
+        """A full-size pass of our effect with the parent drawing itself into it (the source binds its
+        texture to `image`, sRGB-decoded when it renders in linear light, and draws its sprite: libobs'
+        direct rendering). RGBA16 is not an sRGB format: what the shader returns is stored as it is."""
+        L.gs_texrender_reset(tr)
+        if not L.gs_texrender_begin(tr, w, h):
+            return 0
+        L.gs_clear(L.GS_CLEAR_COLOR, C.byref(self._clear_color), 0.0, 0)
+        L.gs_ortho(0.0, float(w), 0.0, float(h), -100.0, 100.0)
+        L.gs_blend_state_push()
+        L.gs_blend_function(L.GS_BLEND_ONE, L.GS_BLEND_ZERO)
+        srgb_was = L.gs_framebuffer_srgb_enabled()
+        L.gs_enable_framebuffer_srgb(False)
+        while L.gs_effect_loop(self.effect, technique):
+            L.obs_source_video_render(target)
+        L.gs_enable_framebuffer_srgb(srgb_was)
+        L.gs_blend_state_pop()
+        L.gs_texrender_end(tr)
+        return L.gs_texrender_get_texture(tr) or 0
+
     # ---------------------------------------------------------------------------------- Draw pass
     @staticmethod
-    def technique(mode: str, steady: bool = False) -> bytes:
-        """The Draw technique for a background mode; steady: its twin with the denoised guide."""
-        return DRAW_TECHNIQUES.get(mode, b"DrawTransparent") + (b"Steady" if steady else b"")
+    def technique(mode: str, steady: bool = False, temporal: bool = False) -> bytes:
+        """The Draw technique for a background mode; steady: its twin with the denoised guide; temporal:
+        its twin reading the temporal guide (guide_tex)."""
+        return DRAW_TECHNIQUES.get(mode, b"DrawTransparent") + (b"Temporal" if temporal else b"Steady" if steady else b"")
 
     def _set_matte_params(self) -> None:
         """The refined mask and how to decode it (matte.effect's matte_alpha)."""
@@ -306,10 +407,13 @@ class FilterGraphics:
         L.gs_effect_set_float(p["edge_ramp"], self.refined_ramp)
 
     def set_draw_params(self, color_rgb: tuple[int, int, int], linear: bool, bg: int,
-                        bg_uv_scale: tuple[float, float], size: tuple[int, int]) -> None:
-        """size: the frame's (w, h), for the denoised guide's half-pixel samples."""
+                        bg_uv_scale: tuple[float, float], size: tuple[int, int], guide: int = 0) -> None:
+        """size: the frame's (w, h), for the denoised guide's half-pixel samples; guide: the temporal
+        guide's texture (Draw*Temporal)."""
         p = self.params
         self._set_matte_params()
+        if guide:
+            L.gs_effect_set_texture(p["guide_tex"], guide)
         L.gs_effect_set_vec2(p["image_texel"], C.byref(L.Vec2(1.0 / max(size[0], 1), 1.0 / max(size[1], 1))))
         r, g, b = (c / 255.0 for c in color_rgb)
         if linear:  # the colour as typed is sRGB-encoded; converted once here, not per pixel
