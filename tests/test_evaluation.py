@@ -171,6 +171,27 @@ def test_scene_composites_have_exact_truth(small_portraits, scene):
     assert all(np.array_equal(a.image, b.image) for a, b in zip(samples, again)), "not deterministic"
 
 
+@pytest.mark.parametrize("build", [scenes.build_studio, scenes.build_cafe])
+def test_other_draws_of_a_scene_change_the_backdrops_not_the_truth(small_portraits, build):
+    """tools/scene_draws.py: offset 0 is the eval's scene; another offset, other backdrops over the same
+    portraits, with the same exact truth."""
+    eval_scene, other = build(small_portraits), build(small_portraits, background_offset=13)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(eval_scene, build(small_portraits, 0)))
+    for a, b in zip(eval_scene, other):
+        assert np.array_equal(a.alpha, b.alpha)
+        assert not np.array_equal(a.background, b.background)
+        assert np.abs(_recomposite(b.foreground, b.alpha, b.background) - b.image).max() <= 0.5 + 1e-3
+
+
+def test_low_light_live_frames_are_the_same_dim_scene_with_fresh_noise(small_portraits):
+    s = scenes.build_low_light(small_portraits)[0]
+    frames = s.live_frames(3)
+    assert frames[0] is s.image and len(frames) == 3
+    assert not np.array_equal(frames[1], frames[2])  # fresh sensor noise each frame
+    # the same exposure: the mean brightness stays that of the dark still
+    assert abs(float(frames[1].mean()) - float(s.image.mean())) < 1.0
+
+
 def test_multi_person_has_two_separate_people(small_portraits):
     s = scenes.build_multi_person(small_portraits)[0]
     assert len(s.persons) == 2 and s.image.shape[:2] == scenes.MULTI_CANVAS

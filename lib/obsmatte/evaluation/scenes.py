@@ -188,13 +188,18 @@ def cafe_background(hw: tuple[int, int], index: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------- scenes
-def build_studio(portraits: list[Portrait]) -> list[Sample]:
-    return [_sample("studio", p.name, p.rgb, p.alpha, studio_background(p.alpha.shape, i), [p.name])
-            for i, p in enumerate(portraits)]
+def build_studio(portraits: list[Portrait], background_offset: int = 0) -> list[Sample]:
+    """Each portrait over a plain or graded backdrop; another background_offset is another draw of the
+    scene (other colours and kinds per portrait; tools/scene_draws.py)."""
+    return [_sample("studio", p.name, p.rgb, p.alpha, studio_background(p.alpha.shape, i + background_offset),
+                    [p.name]) for i, p in enumerate(portraits)]
 
 
-def build_cafe(portraits: list[Portrait]) -> list[Sample]:
-    return [_sample("cafe", p.name, p.rgb, p.alpha, cafe_background(p.alpha.shape, i), [p.name])
+def build_cafe(portraits: list[Portrait], background_offset: int = 0) -> list[Sample]:
+    """Each portrait over a crop of a real cluttered photo. The default is the eval's scene; another
+    background_offset gives other crops and another pairing of portraits and photos: another draw of the
+    same scene (tools/scene_draws.py)."""
+    return [_sample("cafe", p.name, p.rgb, p.alpha, cafe_background(p.alpha.shape, i + background_offset), [p.name])
             for i, p in enumerate(portraits)]
 
 
