@@ -423,6 +423,79 @@ class MirroredMatter:
         self.inner.reset()
 
 
+class TiledMatter:
+    """A frame much wider than the model's input seen as square tiles too: each tile gets the model's whole
+    input, so people at the sides of a wide frame are not squeezed into a few columns.
+
+    A square-input model (MediaPipe general, 256x256) sees a 16:9 frame squashed 2.5x across and 1.4x
+    down: a small or crouching person beside two others is a sliver, and over twenty draws of the
+    multi-person scene (tools/scene_draws.py --scene multi_person) the model lost one or more people on
+    15 of them. Here, when the frame's aspect exceeds the model input's by more than WIDE_RATIO, it runs
+    on n = ceil(aspect ratio) square tiles (the frame's full height; the first at the left edge, the
+    last at the right, evenly spread, so neighbours overlap), and the tiles' confidences are stitched
+    into one mask S high and S * w / h wide (S = the model's output height), cross-faded over the middle
+    RAMP of each overlap. Costs n inferences instead of one. Narrower frames go to the model as they are.
+    The frame as the stitched mask sees it (last_model_rgb) feeds the temporal smoother's gate.
+    Video-matting models (RVM) are refused: their memory would see the picture jump between tiles.
+    """
+
+    WIDE_RATIO = 1.15
+    RAMP = 0.3  # of a tile's width: the cross-fade between neighbouring tiles
+
+    def __init__(self, inner):
+        for m in (getattr(inner, "first", inner), getattr(inner, "second", inner)):
+            if getattr(m.spec, "family", None) == "rvm":
+                raise ModelError(f"'{m.spec.id}' is a video-matting model with its own memory; wide-frame "
+                                 "tiles take frame-by-frame models")
+        self.inner = inner
+        self.spec = inner.spec
+        self.info = getattr(inner, "info", None)
+        self._seen: np.ndarray | None = None
+
+    @property
+    def last_model_rgb(self):
+        return self._seen if self._seen is not None else self.inner.last_model_rgb
+
+    def tile_xs(self, frame_hw: tuple[int, int]) -> list[int]:
+        """Left edges of the square tiles for a frame (h, w); [] when the frame is not wide for the model."""
+        h, w = frame_hw
+        in_h, in_w = self.spec.input.size or (h, w)
+        if w / h <= self.WIDE_RATIO * in_w / in_h or w <= h:
+            return []
+        n = int(np.ceil(w / h))
+        return [round(i * (w - h) / (n - 1)) for i in range(n)]
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        xs = self.tile_xs(rgb.shape[:2])
+        if not xs:
+            self._seen = None
+            return self.inner.predict(rgb)
+        h, w = rgb.shape[:2]
+        probs = [self.inner.predict(np.ascontiguousarray(rgb[:, x:x + h])) for x in xs]
+        side = probs[0].shape[0]
+        width = round(side * w / h)
+        total = np.zeros((side, width), np.float32)
+        weight = np.zeros((side, width), np.float32)
+        for i, (x, prob) in enumerate(zip(xs, probs)):
+            if prob.shape != (side, side):
+                prob = cv2.resize(prob, (side, side), interpolation=cv2.INTER_LINEAR)
+            x0 = min(round(x * side / h), width - side)
+            # weight 1 inside, ramping to 0 over RAMP of the tile at an edge it shares with a neighbour
+            ramp = np.clip((np.arange(side, dtype=np.float32) + 0.5) / (self.RAMP * side), 0.0, 1.0)
+            wt = np.ones(side, np.float32)
+            if i > 0:
+                wt = np.minimum(wt, ramp)
+            if i < len(xs) - 1:
+                wt = np.minimum(wt, ramp[::-1])
+            total[:, x0:x0 + side] += prob * wt
+            weight[:, x0:x0 + side] += wt
+        self._seen = shrink_for_model(rgb, (side, width))
+        return total / np.maximum(weight, 1e-6)
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+
 def create_matter(model: str | ModelSpec, device: str = "auto", threads: int = 0,
                   search_dirs: list[Path] | None = None, model_path: str | Path | None = None,
                   **adapter_options) -> Matter:

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import compose, fast_guided, refine
 from .errors import ModelError
-from .models import AveragedMatter, Matter, MirroredMatter, RvmMatter, create_matter
+from .models import AveragedMatter, Matter, MirroredMatter, RvmMatter, TiledMatter, create_matter
 from .settings import MatteSettings
 
 
@@ -40,7 +40,7 @@ class MaskPipeline:
         self.settings = settings
         self.search_dirs = search_dirs
         self.model = matter or self._load(settings)  # the model(s) alone
-        self.matter = _with_mirror(self.model, settings)  # what process() runs: with the mirror pass if asked
+        self.matter = _with_views(self.model, settings)  # what process() runs: with tiles / mirror pass if asked
         self.smoother = refine.TemporalSmoother(settings.temporal_smoothing)
         self.denoiser = refine.InputDenoiser(settings.low_light_denoise, settings.inference_size)
         # the full-size guide's temporal filter (steady edges), used by whoever finishes the alpha
@@ -69,8 +69,9 @@ class MaskPipeline:
         if restart:
             self.model = self._load(settings)
             self.smoother.reset()
-        if restart or settings.mirror_pass != self.settings.mirror_pass:
-            self.matter = _with_mirror(self.model, settings)
+        if restart or settings.mirror_pass != self.settings.mirror_pass \
+                or settings.wide_tiles != self.settings.wide_tiles:
+            self.matter = _with_views(self.model, settings)
         if isinstance(self.model, RvmMatter):
             self.model.max_side = settings.inference_size
         self.smoother.set_strength(settings.temporal_smoothing)
@@ -175,11 +176,15 @@ def has_second_opinion(settings: MatteSettings) -> bool:
         return True
 
 
-def _with_mirror(model, settings: MatteSettings):
-    """The model(s) wrapped in a mirror pass when settings.mirror_pass asks for one; left out, like the
-    second opinion, for a video-matting model (RVM picked over the Low light preset), whose memory of
-    the previous frames a mirrored frame would corrupt."""
-    return MirroredMatter(model) if settings.mirror_pass and not _is_rvm(settings.model) else model
+def _with_views(model, settings: MatteSettings):
+    """The model(s) wrapped in wide-frame tiles and a mirror pass when the settings ask for them (the mirror
+    of the tiled view: tiles inside); left out, like the second opinion, for a video-matting model (RVM
+    picked over a preset), whose memory of the previous frames a mirrored frame or a tile would corrupt."""
+    if _is_rvm(settings.model):
+        return model
+    if settings.wide_tiles:
+        model = TiledMatter(model)
+    return MirroredMatter(model) if settings.mirror_pass else model
 
 
 def _is_rvm(model_id: str) -> bool:

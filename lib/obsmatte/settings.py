@@ -48,6 +48,10 @@ FIELDS: tuple[Field, ...] = (
           "Runs the model(s) on the mirrored frame as well and averages the two answers: a dark or "
           "cluttered background a model takes for a person in one view it often rejects in the other. "
           "Doubles the inference time."),
+    Field("wide_tiles", "bool", False, "Wide-frame tiles", "model",
+          "On a frame much wider than a square model's input, the model also looks at square tiles of it, "
+          "so people at the sides are not squeezed into a few columns (the Multi-person preset uses it). "
+          "Two inferences for a 16:9 frame."),
     Field("device", "choice", "auto", "Device", "model",
           "Where the model runs. Auto tries TensorRT, CUDA, DirectML, CoreML, then CPU.",
           choices=DEVICES, restarts_worker=True, in_preset=False),

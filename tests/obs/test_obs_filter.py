@@ -347,3 +347,38 @@ def test_low_light_preset_runs_its_two_models(obs_session):
         assert stats["error"] is None
     finally:
         client.remove_source_filter("Plain", "LowLight")
+
+
+def test_multi_person_preset_tiles_the_wide_frame(obs_session, obs_assets):
+    """The Multi-person preset on a 16:9 source: the worker runs the square general model on two square
+    tiles of the frame (and the landscape model's second opinion), stitched into one 16:9 mask that the
+    filter uploads and draws: the same matte as the CPU pipeline's with the same settings."""
+    from obsmatte.presets import get_preset
+    obs, client = obs_session
+    client.create_source_filter("Plain", "People", FILTER_ID, {"preset": "multi_person"})
+    try:
+        settings = wait_for(lambda: (lambda s: s if "wide_tiles" in s else None)(
+            client.get_source_filter("Plain", "People").filter_settings), 10, what="the preset's values")
+        assert settings["wide_tiles"] is True and settings["second_model"] == "mediapipe_selfie_landscape"
+        # transparent, and steady edges off like 'auto' on llvmpipe, for the CPU twin
+        client.set_source_filter_settings("Plain", "People", {"background": "transparent", "edge_denoise": "off"}, True)
+        stats = wait_for(lambda: masks_flowing(obs, "Plain", "People"), 30, what="masks from the tiled models")
+        assert stats["error"] is None
+        cpu = _cpu_alpha(obs_assets, get_preset("multi_person").apply().replace(background="transparent",
+                                                                                 edge_denoise="off"))
+        untiled = _cpu_alpha(obs_assets, get_preset("multi_person").apply().replace(
+            background="transparent", edge_denoise="off", wide_tiles=False))
+        assert float(np.abs(cpu - untiled).mean()) > 0.002  # the tiles change this matte: the check can tell
+
+        def close():
+            a = screenshot(client, "Plain")[:, :, 3].astype(np.float32) / 255.0
+            d = float(np.abs(a - cpu).mean())
+            return d if d < 0.01 else None
+        diff = wait_for(close, 20, what="the tiled matte matching the CPU pipeline's")
+        a = screenshot(client, "Plain")[:, :, 3].astype(np.float32) / 255.0
+        to_untiled = float(np.abs(a - untiled).mean())
+        print(f"multi-person tiles: mean |OBS alpha - CPU alpha| {diff:.5f}, to the untiled CPU alpha {to_untiled:.5f}")
+        assert float(np.abs(a - cpu).mean()) < to_untiled, "OBS drew the untiled matte"
+        assert obs.alive()
+    finally:
+        client.remove_source_filter("Plain", "People")

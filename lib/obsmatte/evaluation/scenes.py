@@ -221,8 +221,14 @@ def _person_strip(p: Portrait, height: int) -> tuple[np.ndarray, np.ndarray]:
 MULTI_LAYOUTS = ((2, 0.06), (2, -0.03), (3, 0.02), (2, 0.10), (3, -0.02), (2, 0.0))
 
 
-def build_multi_person(portraits: list[Portrait]) -> list[Sample]:
-    """Two or three people side by side over a studio or cafe background, scaled to fit the canvas."""
+def build_multi_person(portraits: list[Portrait], order_seed: int | None = None,
+                       background_offset: int = 0) -> list[Sample]:
+    """Two or three people side by side over a studio or cafe background, scaled to fit the canvas.
+
+    The defaults are the eval's scene; order_seed shuffles who stands beside whom and background_offset
+    picks other backdrops: another draw of the same scene (tools/scene_draws.py)."""
+    if order_seed is not None:
+        portraits = [portraits[j] for j in np.random.default_rng(order_seed).permutation(len(portraits))]
     out, i, k = [], 0, 0
     ch, cw = MULTI_CANVAS
     while i + 1 < len(portraits) and k < len(MULTI_LAYOUTS):
@@ -230,7 +236,7 @@ def build_multi_person(portraits: list[Portrait]) -> list[Sample]:
         group = portraits[i:i + count]
         if len(group) < 2:
             break
-        bg = (studio_background if k % 2 == 0 else cafe_background)((ch, cw), 50 + k)
+        bg = (studio_background if k % 2 == 0 else cafe_background)((ch, cw), 50 + k + background_offset)
         height = int(ch * 0.92)
         strips = [_person_strip(p, height) for p in group]
         gap_px = int(gap * cw)
