@@ -469,7 +469,7 @@ def erode_small(alpha_small: np.ndarray, radius_px: float) -> np.ndarray:
 
 
 def refine_packed(mask_u8: np.ndarray, guide_frame: np.ndarray | None, erode_px: float, feather_px: float,
-                  guided: bool, output_size: tuple[int, int], linear: bool) -> Refined:
+                  guided: bool, output_size: tuple[int, int], linear: bool, noise: bool = True) -> Refined:
     """Everything the filter does to a new mask, at the mask's size: erode/dilate, then the colour
     guided coefficients (eps from the guide's noise; or a gaussian feather, sigma = px / 2, when not
     guided), packed for the shader.
@@ -477,6 +477,9 @@ def refine_packed(mask_u8: np.ndarray, guide_frame: np.ndarray | None, erode_px:
     Radii are knob sizes (pixels at a 1280-pixel long side, see output_px); output_size is (w, h).
     Without a guide frame (or when not guided) the slope is 0 and there is
     no ramp, so the shader's formula returns the refined alpha, bilinearly upsampled.
+    noise: also estimate the guide frame's noise (Refined.guide_noise, the temporal guide's gate); only
+    the temporal guide reads it, and on a full-size frame it costs ~15 ms (720p), so callers without one
+    say False.
     """
     alpha = mask_u8.astype(np.float32) * np.float32(1 / 255.0)
     h, w = alpha.shape
@@ -487,7 +490,7 @@ def refine_packed(mask_u8: np.ndarray, guide_frame: np.ndarray | None, erode_px:
     if feather_px > 0 and guided and guide_frame is not None:
         g = small_guide(guide_frame, (h, w), linear)
         coef = _coefficients_in_buffers(g, alpha, radius_at_mask_size(feather_px, w, output_width), noise_aware_eps(g))
-        return Refined(_encode(coef), EDGE_RAMP, guide_noise(guide_frame, output_width))
+        return Refined(_encode(coef), EDGE_RAMP, guide_noise(guide_frame, output_width) if noise else None)
     if feather_px > 0:
         alpha = cv2.GaussianBlur(alpha, (0, 0), max(feather_px / 2.0 * scale, 0.1), borderType=cv2.BORDER_REPLICATE)
     return Refined(pack_alpha(alpha), 0.0)

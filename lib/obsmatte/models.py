@@ -376,6 +376,15 @@ class AveragedMatter:
         self.second.reset()
 
 
+def _refuse_video_matting(inner, view: str) -> None:
+    """A view of the frame other than the frame itself (`view`) is for frame-by-frame models: a
+    video-matting model's memory (RVM) would see the picture jump between views."""
+    for m in (getattr(inner, "first", inner), getattr(inner, "second", inner)):
+        if getattr(m.spec, "family", None) == "rvm":
+            raise ModelError(f"'{m.spec.id}' is a video-matting model with its own memory; {view} is for "
+                             "frame-by-frame models")
+
+
 class MirroredMatter:
     """A frame-by-frame model (or a second opinion's pair) run on the frame and on its mirror image; the
     mirror's person confidence, flipped back, is averaged with the frame's (test-time augmentation).
@@ -389,10 +398,7 @@ class MirroredMatter:
     """
 
     def __init__(self, inner):
-        for m in (getattr(inner, "first", inner), getattr(inner, "second", inner)):
-            if getattr(m.spec, "family", None) == "rvm":
-                raise ModelError(f"'{m.spec.id}' is a video-matting model with its own memory; a mirror pass "
-                                 "takes frame-by-frame models")
+        _refuse_video_matting(inner, "a mirror pass")
         self.inner = inner
         self.spec = inner.spec
         self.info = getattr(inner, "info", None)
@@ -443,10 +449,7 @@ class TiledMatter:
     RAMP = 0.3  # of a tile's width: the cross-fade between neighbouring tiles
 
     def __init__(self, inner):
-        for m in (getattr(inner, "first", inner), getattr(inner, "second", inner)):
-            if getattr(m.spec, "family", None) == "rvm":
-                raise ModelError(f"'{m.spec.id}' is a video-matting model with its own memory; wide-frame "
-                                 "tiles take frame-by-frame models")
+        _refuse_video_matting(inner, "wide-frame tiles")
         self.inner = inner
         self.spec = inner.spec
         self.info = getattr(inner, "info", None)

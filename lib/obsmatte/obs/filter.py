@@ -300,13 +300,15 @@ class MattingFilter:
         if result is not None:
             pacer.observe(result.seq, result.frame_id, result.produced_at)
             guided = s.feather_mode == "guided"
-            key = (result.seq, s.erode, s.feather, guided, linear, w, h)
+            # the guide's noise (~1 ms a mask) only for the temporal guide, its one reader
+            noise = s.edge_denoise != "spatial" and self.edge_denoise(s.edge_denoise)
+            key = (result.seq, s.erode, s.feather, guided, linear, noise, w, h)
             if key != self.refined_key:
                 self.refined_key = key
                 refiner.post(key, result.mask, gfx.frame_for(result.frame_id), s.erode, s.feather, guided,
-                             (w, h), linear)
+                             (w, h), linear, noise)
         done = refiner.take()
-        if done is not None and done[0][5:] == (w, h):
+        if done is not None and done[0][-2:] == (w, h):
             gfx.upload_refined(done[1])
         if refiner.error:
             self.log_once(L.LOG_WARNING, refiner.error)

@@ -28,11 +28,13 @@ class RefineThread:
         self.priority_problem: str | None = None  # why the thread could not take background priority
 
     def post(self, key: Any, mask: np.ndarray, guide_frame: np.ndarray | None, erode_px: float,
-             feather_px: float, guided: bool, output_size: tuple[int, int], linear: bool) -> None:
+             feather_px: float, guided: bool, output_size: tuple[int, int], linear: bool,
+             noise: bool = True) -> None:
+        """noise: estimate the guide's noise too (only the temporal guide reads it: ~1 ms a mask)."""
         with self._cond:
             if self._stopping:
                 return
-            self._job = (key, (mask, guide_frame, erode_px, feather_px, guided, output_size, linear))
+            self._job = (key, (mask, guide_frame, erode_px, feather_px, guided, output_size, linear, noise))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
