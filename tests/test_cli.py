@@ -187,6 +187,16 @@ def test_bench_prints_figures_for_the_default_model():
     assert 0 < ratio <= 1.5
 
 
+def test_bench_times_each_presets_own_pipeline():
+    p = run_cli("bench", "--presets", "studio,multi_person", "--runs", "5", check=0)
+    import re
+    rows = [l for l in p.stdout.splitlines() if l.startswith(("studio ", "multi_person "))]
+    assert len(rows) == 4, p.stdout  # two presets, two inputs
+    totals = [float(re.search(r"\)\s+[\d.]+\s+([\d.]+)\s", l).group(1)) for l in rows]  # pre, then total ms
+    assert all(t > 0 for t in totals)
+    assert all("(tiles)" in l for l in rows if l.startswith("multi_person"))
+
+
 def test_screen_window_without_gui_support_explains_itself():
     if not shutil.which("xvfb-run"):
         pytest.skip("xvfb-run not installed (./setup.sh --test installs it)")

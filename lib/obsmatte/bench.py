@@ -9,6 +9,10 @@ the OBS worker's live frames: every step waits for the one before) and once for 
 frames (stream(), the video command: while the model runs frame N, a helper thread refines N-1 and
 prepares N+1). Two inputs: the 1280x720 frame the command line sees, and the small frame OBS hands the
 worker (the GPU-downscaled copy at the inference size).
+
+With --presets: each preset's own mask pipeline instead (its model, second opinion, mirror pass,
+wide-frame tiles, low-light conditioning and denoise), frames one at a time as the OBS worker runs
+them, the presets timed in alternating rounds so machine noise hits them alike.
 """
 from __future__ import annotations
 
@@ -93,8 +97,54 @@ def _stream_ratio(pipeline: MaskPipeline, frame: np.ndarray, runs: int) -> float
     return _median(bare) / _median(streamed)
 
 
+PRESET_ROUNDS = 5
+
+
+def bench_presets(preset_ids: list[str], inputs: list[tuple[str, np.ndarray]], runs: int) -> list[dict]:
+    """Median ms per mask (and its preprocess part) of each preset's MaskPipeline.process on each input,
+    in PRESET_ROUNDS alternating rounds of runs / PRESET_ROUNDS frames each."""
+    from .presets import get_preset
+    rows = []
+    for label, frame in inputs:
+        pipelines = {pid: MaskPipeline(get_preset(pid).apply()) for pid in preset_ids}
+        times = {pid: ([], []) for pid in preset_ids}
+        for pipeline in pipelines.values():
+            for _ in range(3):  # warm-up
+                pipeline.process(frame)
+        for _ in range(PRESET_ROUNDS):
+            for pid, pipeline in pipelines.items():
+                for _ in range(max(1, runs // PRESET_ROUNDS)):
+                    t0 = time.perf_counter()
+                    pipeline.process(frame)
+                    times[pid][0].append((time.perf_counter() - t0) * 1e3)
+                    times[pid][1].append(pipeline.times.preprocess)
+        for pid, (total, pre) in times.items():
+            rows.append({"preset": pid, "input": label, "total_ms": _median(total), "preprocess_ms": _median(pre),
+                         "models": _model_text(pipelines[pid])})
+    return rows
+
+
+def _model_text(pipeline: MaskPipeline) -> str:
+    s = pipeline.settings
+    views = [v for v, on in (("tiles", s.wide_tiles), ("mirror", s.mirror_pass),
+                             ("denoise", s.low_light_denoise > 0)) if on]
+    return s.model + (f" + {s.second_model}" if s.second_model else "") + (f" ({', '.join(views)})" if views else "")
+
+
 def run_bench(args) -> int:
     w, h = (int(v) for v in args.size.lower().split("x"))
+    if getattr(args, "presets", None):
+        from .presets import load_presets
+        ids = list(load_presets()) if args.presets == "all" else args.presets.split(",")
+        small_w = MatteSettings().inference_size
+        inputs = [(f"{small_w}x{round(small_w * h / w)} (OBS worker input)", _test_frame(small_w, round(small_w * h / w))),
+                  (f"{w}x{h} (command line)", _test_frame(w, h))]
+        print(f"obs-matting bench --presets: each preset's mask pipeline (MaskPipeline.process), {args.runs} "
+              f"frames each in {PRESET_ROUNDS} alternating rounds; ms per mask, medians")
+        print(f"{'preset':<14} {'input':<28} {'pre':>6} {'total':>7}  models")
+        for r in bench_presets(ids, inputs, args.runs):
+            print(f"{r['preset']:<14} {r['input']:<28} {r['preprocess_ms']:6.2f} {r['total_ms']:7.2f}  {r['models']}")
+        return 0
     specs = load_manifest()
     ids = args.models.split(",") if args.models else [s.id for s in specs.values() if s.find_file()]
     settings = MatteSettings()

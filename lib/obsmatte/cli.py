@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=60)
     p.add_argument("--models", help="comma-separated model ids (default: every model whose file exists)")
     p.add_argument("--size", default="1280x720", help="input size WxH")
+    p.add_argument("--presets", help="comma-separated preset ids (or 'all'): time each preset's whole mask "
+                                     "pipeline (its models and views) instead of the models")
     p.set_defaults(func=commands.cmd_bench)
 
     try:
