@@ -126,7 +126,7 @@ def bench_presets(preset_ids: list[str], inputs: list[tuple[str, np.ndarray]], r
 
 def _model_text(pipeline: MaskPipeline) -> str:
     s = pipeline.settings
-    views = [v for v, on in (("tiles", s.wide_tiles), ("mirror", s.mirror_pass),
+    views = [v for v, on in (("tiles", s.wide_tiles), ("mirror", s.mirror_pass), ("zoom", s.subject_zoom),
                              ("denoise", s.low_light_denoise > 0)) if on]
     return s.model + (f" + {s.second_model}" if s.second_model else "") + (f" ({', '.join(views)})" if views else "")
 

@@ -499,6 +499,142 @@ class TiledMatter:
         self.inner.reset()
 
 
+def _grown(box, margin: float):
+    """A box (y0, y1, x0, x1) in fractions of the frame, grown by `margin` of its own size on each side,
+    within the frame."""
+    y0, y1, x0, x1 = box
+    my, mx = (y1 - y0) * margin, (x1 - x0) * margin
+    return max(0.0, y0 - my), min(1.0, y1 + my), max(0.0, x0 - mx), min(1.0, x1 + mx)
+
+
+def _area(box) -> float:
+    return (box[1] - box[0]) * (box[3] - box[2])
+
+
+class ZoomedMatter:
+    """Subject zoom: a quick look at the whole frame finds the person(s); the model(s) then look again at a
+    crop around them, so the person fills the model's small input instead of a part of it.
+
+    The models see a 256-pixel copy of the frame; a person over half a webcam frame gets half of those
+    pixels, and the outline (hair, a raised arm, a dark sleeve) is decided on a handful of them. The
+    finder (the first model alone, one inference on the whole frame) gives the box around everything it
+    takes for a person (confidence >= FIND_LEVEL), widened by MARGIN on each side and to an aspect the
+    model's input does not squash more than ASPECT_LIMIT times; `inner` (the preset's full view: second
+    opinion, mirror pass) runs on that crop, and its answer replaces the finder's inside the box,
+    cross-faded into it over the crop's outer FADE where the frame goes on. Outside it the finder's own
+    answer stays (below FIND_LEVEL there by construction). A box covering more than
+    MAX_AREA of the frame gains little: `inner` then runs on the whole frame, as without the zoom.
+
+    In a stream the box holds still while the person stays inside it and it is not much larger than
+    needed (HOLD_GROWTH), so a still person is cropped the same way frame after frame and the crop adds
+    no flicker; it follows at once when the person leaves it. Costs one inference of the first model on
+    top of `inner`'s. The frame as the finder saw it (last_model_rgb) feeds the temporal smoother's gate:
+    the answer is on the finder's grid. Video-matting models (RVM) are refused, as for the other views.
+    """
+
+    FIND_LEVEL = 0.3
+    MARGIN = 0.15  # of the box's own size, each side
+    MAX_AREA = 0.8  # of the frame
+    ASPECT_LIMIT = 2.0  # the crop is at most this much wider or taller than the model's input shape
+    HOLD_GROWTH = 1.5  # a held box may be up to this much larger (area) than the current one needs
+    FADE = 0.06  # of the crop's size: the cross-fade into the finder's answer at the crop's inner borders
+
+    def __init__(self, finder, inner):
+        _refuse_video_matting(finder, "subject zoom")
+        _refuse_video_matting(inner, "subject zoom")
+        self.finder, self.inner = finder, inner
+        self.spec = inner.spec
+        self.info = getattr(inner, "info", None)
+        self._seen: np.ndarray | None = None
+        self.box: tuple[float, float, float, float] | None = None  # held crop (y0, y1, x0, x1), 0..1
+
+    @property
+    def last_model_rgb(self):
+        return self._seen
+
+    def find_box(self, prob: np.ndarray, frame_hw: tuple[int, int]):
+        """(crop, core) as fractions of the frame (y0, y1, x0, x1) for the finder's confidence: the core
+        around what it takes for a person, the crop with the margin and the aspect limit; None when
+        nobody is found or the crop would cover more than MAX_AREA of the frame."""
+        rows = np.flatnonzero((prob >= self.FIND_LEVEL).any(axis=1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero((prob[rows[0]:rows[-1] + 1] >= self.FIND_LEVEL).any(axis=0))
+        ph, pw = prob.shape[:2]
+        core = (rows[0] / ph, (rows[-1] + 1) / ph, cols[0] / pw, (cols[-1] + 1) / pw)
+        y0, y1, x0, x1 = _grown(core, self.MARGIN)
+        # keep the crop's pixel aspect within ASPECT_LIMIT of the model input's: widen or heighten it
+        h, w = frame_hw
+        in_h, in_w = self.spec.input.size or frame_hw
+        aspect, model_aspect = (x1 - x0) * w / ((y1 - y0) * h), in_w / in_h
+        if aspect < model_aspect / self.ASPECT_LIMIT:
+            grow = ((y1 - y0) * h * model_aspect / self.ASPECT_LIMIT / w - (x1 - x0)) / 2
+            x0, x1 = max(0.0, x0 - grow), min(1.0, x1 + grow)
+        elif aspect > model_aspect * self.ASPECT_LIMIT:
+            grow = ((x1 - x0) * w / (model_aspect * self.ASPECT_LIMIT) / h - (y1 - y0)) / 2
+            y0, y1 = max(0.0, y0 - grow), min(1.0, y1 + grow)
+        if _area((y0, y1, x0, x1)) > self.MAX_AREA:
+            return None
+        return (y0, y1, x0, x1), core
+
+    def _hold(self, found):
+        """The held crop while it still holds the person (the new core and a third of its margin) and is
+        not much larger than the new crop; else the new crop."""
+        held = self.box
+        if found is not None and held is not None:
+            crop, core = found
+            need = _grown(core, self.MARGIN / 3)
+            inside = held[0] <= need[0] and need[1] <= held[1] and held[2] <= need[2] and need[3] <= held[3]
+            if inside and _area(held) <= self.HOLD_GROWTH * _area(crop):
+                return held
+        self.box = found[0] if found is not None else None
+        return self.box
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        prob = self.finder.predict(rgb)
+        self._seen = self.finder.last_model_rgb
+        box = self._hold(self.find_box(prob, rgb.shape[:2]))
+        if box is None:
+            whole = self.inner.predict(rgb)
+            if whole.shape != prob.shape:
+                whole = cv2.resize(whole, (prob.shape[1], prob.shape[0]), interpolation=cv2.INTER_LINEAR)
+            return whole
+        h, w = rgb.shape[:2]
+        y0, y1 = int(box[0] * h), max(int(box[0] * h) + 1, int(np.ceil(box[1] * h)))
+        x0, x1 = int(box[2] * w), max(int(box[2] * w) + 1, int(np.ceil(box[3] * w)))
+        crop = self.inner.predict(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+        ph, pw = prob.shape[:2]
+        py0, py1 = round(y0 / h * ph), max(round(y0 / h * ph) + 1, round(y1 / h * ph))
+        px0, px1 = round(x0 / w * pw), max(round(x0 / w * pw) + 1, round(x1 / w * pw))
+        shrinking = crop.shape[0] > py1 - py0
+        crop = cv2.resize(crop, (px1 - px0, py1 - py0), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        out = prob.astype(np.float32, copy=True)
+        # cross-fade into the finder's answer over the crop's outer band where the frame goes on, so what
+        # the crop finds at its border (a hand the finder missed) fades out instead of ending in a straight cut
+        wy = self._fade(py1 - py0, py0 > 0, py1 < ph, (py1 - py0) * self.FADE)
+        wx = self._fade(px1 - px0, px0 > 0, px1 < pw, (px1 - px0) * self.FADE)
+        weight = np.minimum.outer(wy, wx)
+        region = out[py0:py1, px0:px1]
+        out[py0:py1, px0:px1] = region + weight * (crop - region)
+        return out
+
+    @staticmethod
+    def _fade(n: int, at_start: bool, at_end: bool, width: float) -> np.ndarray:
+        """Weights along one side of the crop: 0 -> 1 over `width` cells from each end that is inside the frame."""
+        ramp = np.clip((np.arange(n, dtype=np.float32) + 0.5) / max(width, 1.0), 0.0, 1.0)
+        w = np.ones(n, np.float32)
+        if at_start:
+            w = np.minimum(w, ramp)
+        if at_end:
+            w = np.minimum(w, ramp[::-1])
+        return w
+
+    def reset(self) -> None:
+        self.box = None
+        self.finder.reset()
+        self.inner.reset()
+
+
 def create_matter(model: str | ModelSpec, device: str = "auto", threads: int = 0,
                   search_dirs: list[Path] | None = None, model_path: str | Path | None = None,
                   **adapter_options) -> Matter:

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import compose, fast_guided, refine
 from .errors import ModelError
-from .models import AveragedMatter, Matter, MirroredMatter, RvmMatter, TiledMatter, create_matter
+from .models import AveragedMatter, Matter, MirroredMatter, RvmMatter, TiledMatter, ZoomedMatter, create_matter
 from .settings import MatteSettings
 
 
@@ -70,7 +70,8 @@ class MaskPipeline:
             self.model = self._load(settings)
             self.smoother.reset()
         if restart or settings.mirror_pass != self.settings.mirror_pass \
-                or settings.wide_tiles != self.settings.wide_tiles:
+                or settings.wide_tiles != self.settings.wide_tiles \
+                or settings.subject_zoom != self.settings.subject_zoom:
             self.matter = _with_views(self.model, settings)
         if isinstance(self.model, RvmMatter):
             self.model.max_side = settings.inference_size
@@ -177,14 +178,20 @@ def has_second_opinion(settings: MatteSettings) -> bool:
 
 
 def _with_views(model, settings: MatteSettings):
-    """The model(s) wrapped in wide-frame tiles and a mirror pass when the settings ask for them (the mirror
-    of the tiled view: tiles inside); left out, like the second opinion, for a video-matting model (RVM
-    picked over a preset), whose memory of the previous frames a mirrored frame or a tile would corrupt."""
+    """The model(s) wrapped in wide-frame tiles, a mirror pass and the subject zoom when the settings ask for
+    them (the mirror of the tiled view: tiles inside; the zoom outermost: the whole view looks at its crop,
+    found by the first model alone, tiled too when tiles are on); left out, like the second opinion, for a
+    video-matting model (RVM picked over a preset), whose memory of the previous frames a mirrored frame, a
+    tile or a crop would corrupt."""
     if _is_rvm(settings.model):
         return model
-    if settings.wide_tiles:
-        model = TiledMatter(model)
-    return MirroredMatter(model) if settings.mirror_pass else model
+    view = TiledMatter(model) if settings.wide_tiles else model
+    if settings.mirror_pass:
+        view = MirroredMatter(view)
+    if settings.subject_zoom:
+        finder = model.first if isinstance(model, AveragedMatter) else model
+        view = ZoomedMatter(TiledMatter(finder) if settings.wide_tiles else finder, view)
+    return view
 
 
 def _is_rvm(model_id: str) -> bool:

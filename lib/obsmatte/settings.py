@@ -52,6 +52,10 @@ FIELDS: tuple[Field, ...] = (
           "On a frame much wider than a square model's input, the model also looks at square tiles of it, "
           "so people at the sides are not squeezed into a few columns (the Multi-person preset uses it). "
           "Two inferences for a 16:9 frame."),
+    Field("subject_zoom", "bool", False, "Subject zoom", "model",
+          "A quick look at the whole frame finds you, then the model(s) look again at a crop around you, so "
+          "you fill the model's small input and the outline (hair, hands, a dark sleeve) gets more of its "
+          "pixels. One more inference of the first model."),
     Field("device", "choice", "auto", "Device", "model",
           "Where the model runs. Auto tries TensorRT, CUDA, DirectML, CoreML, then CPU.",
           choices=DEVICES, restarts_worker=True, in_preset=False),
