@@ -17,19 +17,33 @@ from .conftest import (FILTER_ID, OTHER_COLLECTION, filter_stats, iou, masks_flo
 pytestmark = pytest.mark.obs
 
 
-def _cpu_alpha(obs_assets, settings: MatteSettings) -> np.ndarray:
-    """The CPU pipeline's full-size alpha for the portrait with these settings."""
+def _cpu_alpha(obs_assets, settings: MatteSettings, rgb: np.ndarray | None = None) -> np.ndarray:
+    """The CPU pipeline's full-size alpha for the portrait (or `rgb`) with these settings."""
     import os
     from obsmatte.pipeline import matte_image
     old = os.environ.get("OBSMATTE_MODEL_PATH")
     os.environ["OBSMATTE_MODEL_PATH"] = str(obs_assets["models"])
     try:
-        return matte_image(obs_assets["portrait_rgb"], settings)
+        return matte_image(obs_assets["portrait_rgb"] if rgb is None else rgb, settings)
     finally:
         if old is None:
             os.environ.pop("OBSMATTE_MODEL_PATH", None)
         else:
             os.environ["OBSMATTE_MODEL_PATH"] = old
+
+
+def _assert_draws_the_matte(client, source: str, want: np.ndarray, other: np.ndarray, what: str, other_name: str):
+    """OBS's alpha on `source` comes to match the CPU twin `want` (mean |diff| < 0.01) and is closer to it
+    than to `other`, the CPU matte without the feature under test."""
+    def close():
+        a = screenshot(client, source)[:, :, 3].astype(np.float32) / 255.0
+        d = float(np.abs(a - want).mean())
+        return d if d < 0.01 else None
+    diff = wait_for(close, 20, what=f"the {what} matte matching the CPU pipeline's")
+    a = screenshot(client, source)[:, :, 3].astype(np.float32) / 255.0
+    to_other = float(np.abs(a - other).mean())
+    print(f"{what}: mean |OBS alpha - CPU alpha| {diff:.5f}, to {other_name} CPU alpha {to_other:.5f}")
+    assert float(np.abs(a - want).mean()) < to_other, f"OBS drew {other_name} matte"
 
 
 @pytest.fixture(scope="module")
@@ -370,15 +384,39 @@ def test_multi_person_preset_tiles_the_wide_frame(obs_session, obs_assets):
             background="transparent", edge_denoise="off", wide_tiles=False))
         assert float(np.abs(cpu - untiled).mean()) > 0.002  # the tiles change this matte: the check can tell
 
-        def close():
-            a = screenshot(client, "Plain")[:, :, 3].astype(np.float32) / 255.0
-            d = float(np.abs(a - cpu).mean())
-            return d if d < 0.01 else None
-        diff = wait_for(close, 20, what="the tiled matte matching the CPU pipeline's")
-        a = screenshot(client, "Plain")[:, :, 3].astype(np.float32) / 255.0
-        to_untiled = float(np.abs(a - untiled).mean())
-        print(f"multi-person tiles: mean |OBS alpha - CPU alpha| {diff:.5f}, to the untiled CPU alpha {to_untiled:.5f}")
-        assert float(np.abs(a - cpu).mean()) < to_untiled, "OBS drew the untiled matte"
+        _assert_draws_the_matte(client, "Plain", cpu, untiled, "multi-person tiles", "the untiled")
         assert obs.alive()
     finally:
         client.remove_source_filter("Plain", "People")
+
+
+def test_studio_preset_zooms_in_on_the_person(obs_session, obs_assets, tmp_path):
+    """The Studio preset's subject zoom in OBS: on a 16:9 source where the person takes the lower middle
+    of the frame, the worker finds them on the whole frame, runs the model again on a crop around them,
+    and the filter draws the matte the CPU pipeline gives with the zoom (not the one without it)."""
+    from obsmatte.presets import get_preset
+    obs, client = obs_session
+    small = cv2.resize(obs_assets["portrait_rgb"], (768, 432), interpolation=cv2.INTER_AREA)
+    canvas = np.full((720, 1280, 3), 128, np.uint8)
+    canvas[288:, 256:1024] = small
+    path = tmp_path / "person_in_the_middle.png"
+    cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    client.set_input_settings("Plain", {"file": str(path)}, True)
+    client.create_source_filter("Plain", "Zoom", FILTER_ID, {"preset": "studio"})
+    try:
+        settings = wait_for(lambda: (lambda s: s if "subject_zoom" in s else None)(
+            client.get_source_filter("Plain", "Zoom").filter_settings), 10, what="the preset's values")
+        assert settings["subject_zoom"] is True
+        client.set_source_filter_settings("Plain", "Zoom", {"background": "transparent", "edge_denoise": "off"}, True)
+        stats = wait_for(lambda: masks_flowing(obs, "Plain", "Zoom"), 30, what="masks from the zoomed model")
+        assert stats["error"] is None
+        studio = get_preset("studio").apply().replace(background="transparent", edge_denoise="off")
+        zoomed = _cpu_alpha(obs_assets, studio, canvas)
+        whole = _cpu_alpha(obs_assets, studio.replace(subject_zoom=False), canvas)
+        assert float(np.abs(zoomed - whole).mean()) > 0.005  # the zoom changes this matte: the check can tell
+
+        _assert_draws_the_matte(client, "Plain", zoomed, whole, "subject zoom", "the unzoomed")
+        assert obs.alive()
+    finally:
+        client.remove_source_filter("Plain", "Zoom")
+        client.set_input_settings("Plain", {"file": str(obs_assets["portrait"])}, True)
