@@ -77,6 +77,13 @@ def test_nobody_found_or_a_person_filling_the_frame_runs_the_view_on_the_whole_f
     assert inner.calls[-1] == (360, 640, 3) and prob.max() == pytest.approx(0.5, abs=0.01)
 
 
+def test_without_a_crop_a_view_that_is_the_finder_itself_is_not_run_twice():
+    model = RedModel()
+    zoom = ZoomedMatter(model, model)
+    zoom.predict(_person_frame(box=(0, 360, 20, 620)))
+    assert model.calls == [(360, 640, 3)]
+
+
 def test_in_a_stream_the_box_holds_while_the_person_stays_inside_and_follows_when_they_leave():
     zoom = ZoomedMatter(RedModel(), RedModel())
     zoom.predict(_person_frame(box=(100, 360, 250, 400)))

@@ -523,7 +523,8 @@ class ZoomedMatter:
     opinion, mirror pass) runs on that crop, and its answer replaces the finder's inside the box,
     cross-faded into it over the crop's outer FADE where the frame goes on. Outside it the finder's own
     answer stays (below FIND_LEVEL there by construction). A box covering more than
-    MAX_AREA of the frame gains little: `inner` then runs on the whole frame, as without the zoom.
+    MAX_AREA of the frame gains little: `inner` then runs on the whole frame, as without the zoom (unless
+    `inner` is the finder itself, whose answer is then the frame's).
 
     In a stream the box holds still while the person stays inside it and it is not much larger than
     needed (HOLD_GROWTH), so a still person is cropped the same way frame after frame and the crop adds
@@ -594,6 +595,8 @@ class ZoomedMatter:
         prob = self.finder.predict(rgb)
         self._seen = self.finder.last_model_rgb
         box = self._hold(self.find_box(prob, rgb.shape[:2]))
+        if box is None and self.inner is self.finder:  # the view is the finder alone: it has answered
+            return prob
         if box is None:
             whole = self.inner.predict(rgb)
             if whole.shape != prob.shape:
