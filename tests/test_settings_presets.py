@@ -18,7 +18,7 @@ def test_defaults_are_valid_and_complete():
 
 
 def test_restart_keys_are_exactly_the_models_device_threads():
-    assert RESTART_KEYS == {"model", "second_model", "device", "threads"}
+    assert RESTART_KEYS == {"model", "second_model", "gpu_model", "device", "threads"}
     assert "threshold" in LIVE_KEYS
     base = MatteSettings()
     assert not base.needs_restart(base.replace(threshold=0.7, background="blur"))

@@ -21,10 +21,10 @@ VIDEO_EXTS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
 
 
 
-def _models(settings) -> str:
-    """The model id, and the second opinion's when there is one."""
-    from .pipeline import has_second_opinion
-    return settings.model + (f" + {settings.second_model}" if has_second_opinion(settings) else "")
+def _models(pipeline: MaskPipeline) -> str:
+    """The model id(s) that ran, and why the GPU model did not when one was asked for."""
+    note = pipeline.gpu_note
+    return pipeline.active_model + (f" ({note})" if note and pipeline.active_model != pipeline.settings.gpu_model else "")
 
 def _background_image(settings: MatteSettings):
     if settings.background != "image":
@@ -57,7 +57,7 @@ def cmd_image(args) -> int:
     alpha, out = _matte_one(rgb, settings, pipeline, bg)
     written = compose.save_image(dst, out, fmt, background_color=settings.color_rgb, protect=[src])
     print(f"wrote {written} ({out.shape[1]}x{out.shape[0]}, {'RGBA' if out.shape[2] == 4 else 'RGB'}, "
-          f"model {_models(settings)} on {pipeline.device_info.describe()})")
+          f"model {_models(pipeline)} on {pipeline.device_info.describe()})")
     if args.save_alpha:
         apath = _save_alpha(alpha, dst.with_name(dst.stem + "_alpha.png"), [src])
         print(f"wrote {apath}")
@@ -223,7 +223,7 @@ def cmd_video(args) -> int:
         cap.release()
     if sink.count == 0:
         raise ImageError(f"no frames could be read from {src}")
-    print(f"wrote {sink.count} frames to {dst} ({w}x{h} @ {fps:.2f} fps, model {_models(settings)})")
+    print(f"wrote {sink.count} frames to {dst} ({w}x{h} @ {fps:.2f} fps, model {_models(pipeline)})")
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import compose, fast_guided, refine
-from .errors import ModelError
+from .errors import MattingError, ModelError
 from .models import AveragedMatter, Matter, MirroredMatter, RvmMatter, TiledMatter, ZoomedMatter, create_matter
 from .settings import MatteSettings
 
@@ -39,6 +39,7 @@ class MaskPipeline:
                  matter: Matter | None = None):
         self.settings = settings
         self.search_dirs = search_dirs
+        self.gpu_note: str | None = None  # whether settings.gpu_model runs, and why not
         self.model = matter or self._load(settings)  # the model(s) alone
         self.matter = _with_views(self.model, settings)  # what process() runs: with tiles / mirror pass if asked
         self.smoother = refine.TemporalSmoother(settings.temporal_smoothing)
@@ -49,6 +50,9 @@ class MaskPipeline:
         self.times = StepTimes()
 
     def _load(self, settings: MatteSettings) -> Matter:
+        gpu = self._load_gpu_model(settings)
+        if gpu is not None:
+            return gpu
         options = {"max_side": settings.inference_size} if _is_rvm(settings.model) else {}
         first = create_matter(settings.model, settings.device, settings.threads, self.search_dirs, **options)
         if not has_second_opinion(settings):
@@ -58,6 +62,44 @@ class MaskPipeline:
                              "frame-by-frame model")
         second = create_matter(settings.second_model, settings.device, settings.threads, self.search_dirs)
         return AveragedMatter(first, second)
+
+    def _load_gpu_model(self, settings: MatteSettings) -> Matter | None:
+        """settings.gpu_model loaded when it runs on a GPU, else None; gpu_note says which and why.
+
+        Only tried when a GPU could run it (the device is not 'cpu' and this onnxruntime build offers a GPU
+        provider), so a CPU machine loads nothing extra. A GPU model that is not installed, or whose
+        session ends up on the CPU (the GPU provider failed), is let go for 'Model'."""
+        self.gpu_note = None
+        if not settings.gpu_model or settings.gpu_model == settings.model:
+            return None
+        if settings.device == "cpu":
+            self.gpu_note = f"{settings.gpu_model} not used: the device is CPU"
+            return None
+        from .runtime import available_devices
+        if available_devices() == ["cpu"]:
+            self.gpu_note = f"{settings.gpu_model} not used: no GPU in this onnxruntime build"
+            return None
+        options = {"max_side": settings.inference_size} if _is_rvm(settings.gpu_model) else {}
+        try:
+            matter = create_matter(settings.gpu_model, settings.device, settings.threads, self.search_dirs,
+                                   **options)
+        except MattingError as e:
+            self.gpu_note = f"{settings.gpu_model} not used: {e}"
+            return None
+        info = getattr(matter, "info", None)
+        if info is None or info.device == "cpu":
+            why = info.fallback_reason if info is not None and info.fallback_reason else "it runs on the CPU"
+            self.gpu_note = f"{settings.gpu_model} not used: {why}"
+            return None
+        self.gpu_note = f"{settings.gpu_model} on the GPU"
+        return matter
+
+    @property
+    def active_model(self) -> str:
+        """The model id(s) that run: the GPU model when it was taken, else the model and its second opinion."""
+        if getattr(self.model, "spec", None) is not None and self.model.spec.id == self.settings.gpu_model:
+            return self.settings.gpu_model
+        return self.settings.model + (f" + {self.settings.second_model}" if has_second_opinion(self.settings) else "")
 
     @property
     def device_info(self):
@@ -183,7 +225,7 @@ def _with_views(model, settings: MatteSettings):
     found by the first model alone, tiled too when tiles are on); left out, like the second opinion, for a
     video-matting model (RVM picked over a preset), whose memory of the previous frames a mirrored frame, a
     tile or a crop would corrupt."""
-    if _is_rvm(settings.model):
+    if isinstance(model, RvmMatter) or _is_rvm(settings.model):
         return model
     view = TiledMatter(model) if settings.wide_tiles else model
     if settings.mirror_pass:

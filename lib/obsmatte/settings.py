@@ -44,6 +44,12 @@ FIELDS: tuple[Field, ...] = (
           "rarely make the same mistake (the Low light preset uses it against dark backgrounds taken for "
           "a person). Costs its inference time; left out when the first model is a video-matting one "
           "(RVM).", restarts_worker=True),
+    Field("gpu_model", "str", "", "Model with a GPU", "model",
+          "A model that runs instead of 'Model' when the device turns out to be a GPU and the model is "
+          "installed ('' = none): the Low light preset asks for RVM, which sees an outline in the dark "
+          "better but is too slow on a CPU. With a video-matting model the second opinion, mirror pass, "
+          "tiles and zoom are left out. The status says whether it runs, and why not.",
+          restarts_worker=True),
     Field("mirror_pass", "bool", False, "Mirror pass", "model",
           "Runs the model(s) on the mirrored frame as well and averages the two answers: a dark or "
           "cluttered background a model takes for a person in one view it often rejects in the other. "

@@ -172,7 +172,8 @@ class MattingWorker:
                 self._pipeline = None
                 self._pipeline = MaskPipeline(settings, search_dirs=self._search_dirs)
                 info = self._pipeline.device_info
-                self._device = info.describe() if info else "CPU"
+                note = self._pipeline.gpu_note  # whether the GPU model runs, and why not
+                self._device = (info.describe() if info else "CPU") + (f" · {note}" if note else "")
                 self._result = None
             else:
                 self._pipeline.update(settings)

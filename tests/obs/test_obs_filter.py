@@ -359,6 +359,9 @@ def test_low_light_preset_runs_its_two_models(obs_session):
         assert settings["low_light_denoise"] == pytest.approx(0.75)
         stats = wait_for(lambda: masks_flowing(obs, "Plain", "LowLight"), 30, what="masks from two models")
         assert stats["error"] is None
+        # the preset's GPU model (RVM) is not taken on this machine, and the status says why
+        assert settings["gpu_model"] == "rvm_mobilenetv3"
+        assert "rvm_mobilenetv3 not used: no GPU in this onnxruntime build" in stats["device"], stats["device"]
     finally:
         client.remove_source_filter("Plain", "LowLight")
 

@@ -152,7 +152,7 @@ def _model_list(group: int, f: Field) -> None:
         L.obs_property_list_add_string(p, _b(f"(model list unavailable: {e})"), _b(str(f.default)))
         return
     search = paths.model_search_dirs()
-    if f.key == "second_model":
+    if f.key in ("second_model", "gpu_model"):
         L.obs_property_list_add_string(p, _b("None"), _b(""))
     for spec in specs.values():
         if f.key == "second_model" and spec.family == "rvm":
@@ -176,7 +176,7 @@ def _device_list(group: int, f: Field) -> None:
 
 def _add_field(group: int, f: Field) -> int:
     key, label = _b(f.key), _b(f.label)
-    if f.key in ("model", "second_model"):
+    if f.key in ("model", "second_model", "gpu_model"):
         _model_list(group, f)
         return 0
     if f.key == "device":
