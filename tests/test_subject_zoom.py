@@ -77,6 +77,13 @@ def test_nobody_found_or_a_person_filling_the_frame_runs_the_view_on_the_whole_f
     assert inner.calls[-1] == (360, 640, 3) and prob.max() == pytest.approx(0.5, abs=0.01)
 
 
+def test_a_speck_is_not_cropped():
+    zoom = ZoomedMatter(RedModel(), RedModel())
+    speck = np.zeros((64, 64), np.float32)
+    speck[30, 30] = 1.0
+    assert zoom.find_box(speck, (180, 320)) is None  # 3 x 5 px of the frame
+
+
 def test_without_a_crop_a_view_that_is_the_finder_itself_is_not_run_twice():
     model = RedModel()
     zoom = ZoomedMatter(model, model)

@@ -536,6 +536,7 @@ class ZoomedMatter:
     FIND_LEVEL = 0.3
     MARGIN = 0.15  # of the box's own size, each side
     MAX_AREA = 0.8  # of the frame
+    MIN_CROP = 16  # pixels: a speck the finder takes for a person is not worth a crop
     ASPECT_LIMIT = 2.0  # the crop is at most this much wider or taller than the model's input shape
     HOLD_GROWTH = 1.5  # a held box may be up to this much larger (area) than the current one needs
     FADE = 0.06  # of the crop's size: the cross-fade into the finder's answer at the crop's inner borders
@@ -556,7 +557,8 @@ class ZoomedMatter:
     def find_box(self, prob: np.ndarray, frame_hw: tuple[int, int]):
         """(crop, core) as fractions of the frame (y0, y1, x0, x1) for the finder's confidence: the core
         around what it takes for a person, the crop with the margin and the aspect limit; None when
-        nobody is found or the crop would cover more than MAX_AREA of the frame."""
+        nobody is found, or the crop would cover more than MAX_AREA of the frame or be under MIN_CROP
+        pixels on a side."""
         rows = np.flatnonzero((prob >= self.FIND_LEVEL).any(axis=1))
         if rows.size == 0:
             return None
@@ -574,7 +576,7 @@ class ZoomedMatter:
         elif aspect > model_aspect * self.ASPECT_LIMIT:
             grow = ((x1 - x0) * w / (model_aspect * self.ASPECT_LIMIT) / h - (y1 - y0)) / 2
             y0, y1 = max(0.0, y0 - grow), min(1.0, y1 + grow)
-        if _area((y0, y1, x0, x1)) > self.MAX_AREA:
+        if _area((y0, y1, x0, x1)) > self.MAX_AREA or min((y1 - y0) * h, (x1 - x0) * w) < self.MIN_CROP:
             return None
         return (y0, y1, x0, x1), core
 
