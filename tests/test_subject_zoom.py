@@ -150,3 +150,24 @@ def test_on_the_studio_scene_the_zoom_lowers_the_error(shared_models_dir):
     zoomed = with_zoom != without  # where the person fills the frame the zoom does not engage
     assert zoomed.sum() >= 4, zoomed
     assert (with_zoom < without)[zoomed].mean() > 0.5, (with_zoom, without)
+
+
+def test_a_stream_gives_the_masks_one_by_one_processing_gives(portraits):
+    """pipeline.stream (the video command: the finder's input prepared while the model runs) and
+    process() frame by frame give the same masks with the zoom, the crop held across frames alike."""
+    settings = MatteSettings({"subject_zoom": True, "temporal_smoothing": 0.5})
+    _, rgb, _ = portraits[0]
+    canvas = np.full((360, 640, 3), 120, np.uint8)
+    small = cv2.resize(rgb, (240, 300), interpolation=cv2.INTER_AREA)
+    frames = []
+    for dx in (0, 3, 6, 60):  # a small sway, then a step to the side
+        f = canvas.copy()
+        f[60:360, 150 + dx:390 + dx] = small
+        frames.append(f)
+    one = MaskPipeline(settings, search_dirs=SEARCH)
+    assert hasattr(one.matter, "prepare")
+    by_one = [one.process(f) for f in frames]
+    streamed = [m for _, m in MaskPipeline(settings, search_dirs=SEARCH).stream(iter(frames))]
+    assert one.matter.box is not None  # the zoom cropped
+    for a, b in zip(by_one, streamed):
+        assert np.abs(a - b).max() < 1e-5

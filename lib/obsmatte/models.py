@@ -549,6 +549,8 @@ class ZoomedMatter:
         self.info = getattr(inner, "info", None)
         self._seen: np.ndarray | None = None
         self.box: tuple[float, float, float, float] | None = None  # held crop (y0, y1, x0, x1), 0..1
+        if hasattr(finder, "prepare"):  # a stream can prepare the finder's input while the model runs
+            self.prepare, self.predict_prepared = self._prepare, self._predict_prepared
 
     @property
     def last_model_rgb(self):
@@ -595,7 +597,20 @@ class ZoomedMatter:
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
         prob = self.finder.predict(rgb)
-        self._seen = self.finder.last_model_rgb
+        return self._zoom(rgb, prob, self.finder.last_model_rgb)
+
+    def _prepare(self, rgb: np.ndarray):
+        tensor, seen = self.finder.prepare(rgb)
+        return (tensor, seen, rgb), seen
+
+    def _predict_prepared(self, prepared) -> np.ndarray:
+        tensor, seen, rgb = prepared
+        return self._zoom(rgb, self.finder.predict_prepared(tensor), seen)
+
+    def _zoom(self, rgb: np.ndarray, prob: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """The finder's answer `prob` on the frame `rgb` (seen by it as `seen`), with the view's answer on
+        the crop around the person in place of its own."""
+        self._seen = seen
         box = self._hold(self.find_box(prob, rgb.shape[:2]))
         if box is None and self.inner is self.finder:  # the view is the finder alone: it has answered
             return prob
