@@ -220,7 +220,7 @@ def build_install_plan(facts: Facts) -> Plan:
         steps.append(DownloadModel(m, Path(facts.models_dir) / m.file))
     if not facts.models:
         notes.append("no extra models requested: the included MediaPipe models work offline "
-                     "(add rvm_mobilenetv3 for the best edges)")
+                     "(add rvm_mobilenetv3 for the best edges; with a GPU the Low light preset runs it)")
     licenses = [s.model for s in steps if isinstance(s, DownloadModel) and not s.done()]
     return Plan(title, info, steps, notes, licenses)
 
