@@ -54,6 +54,13 @@ def test_a_gpu_model_that_is_not_installed_lets_it_go(monkeypatch):
     assert pipeline.gpu_note.startswith(f"{RVM} not used: ") and "not found" in pipeline.gpu_note.lower()
 
 
+def test_an_unknown_gpu_model_id_lets_it_go(monkeypatch):
+    monkeypatch.setattr(runtime, "available_devices", lambda: ["cuda", "cpu"])
+    pipeline = MaskPipeline(MatteSettings({"gpu_model": "no_such_model"}), search_dirs=[paths.MODELS_DIR])
+    assert pipeline.active_model == "mediapipe_selfie_landscape"
+    assert pipeline.gpu_note.startswith("no_such_model not used: ")
+
+
 def test_on_a_gpu_it_runs_alone_without_the_frame_by_frame_views(search, monkeypatch):
     """The real RVM session, reported as running on CUDA: the pipeline takes it instead of the preset's two
     models, leaves out the mirror pass (RVM's memory), and produces masks."""

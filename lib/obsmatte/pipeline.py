@@ -79,8 +79,8 @@ class MaskPipeline:
         if available_devices() == ["cpu"]:
             self.gpu_note = f"{settings.gpu_model} not used: no GPU in this onnxruntime build"
             return None
-        options = {"max_side": settings.inference_size} if _is_rvm(settings.gpu_model) else {}
-        try:
+        try:  # an unknown id, a missing or corrupt file: the preset's models run, with the reason
+            options = {"max_side": settings.inference_size} if _is_rvm(settings.gpu_model) else {}
             matter = create_matter(settings.gpu_model, settings.device, settings.threads, self.search_dirs,
                                    **options)
         except MattingError as e:
