@@ -60,6 +60,15 @@ def test_the_crop_is_the_box_around_the_person_with_a_margin_and_its_answer_is_p
     assert zoom.last_model_rgb is finder.last_model_rgb
 
 
+def test_a_wider_margin_takes_in_more_of_the_surroundings():
+    prob = np.zeros((64, 64), np.float32)
+    prob[20:44, 24:40] = 1.0
+    narrow, _ = ZoomedMatter(RedModel(), RedModel()).find_box(prob, (640, 640))
+    wide, _ = ZoomedMatter(RedModel(), RedModel(), margin=0.3).find_box(prob, (640, 640))
+    assert narrow[1] - narrow[0] == pytest.approx(24 / 64 * 1.3)
+    assert wide[1] - wide[0] == pytest.approx(24 / 64 * 1.6)
+
+
 def test_a_thin_box_is_widened_so_the_model_does_not_squash_it():
     zoom = ZoomedMatter(RedModel(), RedModel())
     (y0, y1, x0, x1), _ = zoom.find_box(np.pad(np.ones((60, 2), np.float32), ((2, 2), (31, 31))), (360, 640))
@@ -119,6 +128,9 @@ def test_zoom_is_a_live_setting_outermost_with_the_first_model_as_finder():
     assert isinstance(zoom, ZoomedMatter) and isinstance(zoom.inner, MirroredMatter)
     assert zoom.finder is model.first
     assert pipeline.process(np.zeros((360, 640, 3), np.uint8)).shape == (256, 256)
+    assert zoom.margin == pytest.approx(0.15)
+    pipeline.update(pipeline.settings.replace(zoom_margin=0.3))  # live: the same zoom, a wider crop
+    assert pipeline.matter is zoom and zoom.margin == pytest.approx(0.3)
     pipeline.update(pipeline.settings.replace(subject_zoom=False))
     assert not isinstance(pipeline.matter, ZoomedMatter)
 

@@ -518,7 +518,7 @@ class ZoomedMatter:
     The models see a 256-pixel copy of the frame; a person over half a webcam frame gets half of those
     pixels, and the outline (hair, a raised arm, a dark sleeve) is decided on a handful of them. The
     finder (the first model alone, one inference on the whole frame) gives the box around everything it
-    takes for a person (confidence >= FIND_LEVEL), widened by MARGIN on each side and to an aspect the
+    takes for a person (confidence >= FIND_LEVEL), widened by `margin` on each side and to an aspect the
     model's input does not squash more than ASPECT_LIMIT times; `inner` (the preset's full view: second
     opinion, mirror pass) runs on that crop, and its answer replaces the finder's inside the box,
     cross-faded into it over the crop's outer FADE where the frame goes on. Outside it the finder's own
@@ -534,17 +534,18 @@ class ZoomedMatter:
     """
 
     FIND_LEVEL = 0.3
-    MARGIN = 0.15  # of the box's own size, each side
+    MARGIN = 0.15  # the default margin (settings.zoom_margin): of the box's own size, each side
     MAX_AREA = 0.8  # of the frame
     MIN_CROP = 16  # pixels: a speck the finder takes for a person is not worth a crop
     ASPECT_LIMIT = 2.0  # the crop is at most this much wider or taller than the model's input shape
     HOLD_GROWTH = 1.5  # a held box may be up to this much larger (area) than the current one needs
     FADE = 0.06  # of the crop's size: the cross-fade into the finder's answer at the crop's inner borders
 
-    def __init__(self, finder, inner):
+    def __init__(self, finder, inner, margin: float = MARGIN):
         _refuse_video_matting(finder, "subject zoom")
         _refuse_video_matting(inner, "subject zoom")
         self.finder, self.inner = finder, inner
+        self.margin = float(margin)  # of the box's own size, each side (settings.zoom_margin)
         self.spec = inner.spec
         self.info = getattr(inner, "info", None)
         self._seen: np.ndarray | None = None
@@ -567,7 +568,7 @@ class ZoomedMatter:
         cols = np.flatnonzero((prob[rows[0]:rows[-1] + 1] >= self.FIND_LEVEL).any(axis=0))
         ph, pw = prob.shape[:2]
         core = (rows[0] / ph, (rows[-1] + 1) / ph, cols[0] / pw, (cols[-1] + 1) / pw)
-        y0, y1, x0, x1 = _grown(core, self.MARGIN)
+        y0, y1, x0, x1 = _grown(core, self.margin)
         # keep the crop's pixel aspect within ASPECT_LIMIT of the model input's: widen or heighten it
         h, w = frame_hw
         in_h, in_w = self.spec.input.size or frame_hw
@@ -588,7 +589,7 @@ class ZoomedMatter:
         held = self.box
         if found is not None and held is not None:
             crop, core = found
-            need = _grown(core, self.MARGIN / 3)
+            need = _grown(core, self.margin / 3)
             inside = held[0] <= need[0] and need[1] <= held[1] and held[2] <= need[2] and need[3] <= held[3]
             if inside and _area(held) <= self.HOLD_GROWTH * _area(crop):
                 return held

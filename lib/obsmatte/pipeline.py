@@ -115,6 +115,8 @@ class MaskPipeline:
                 or settings.wide_tiles != self.settings.wide_tiles \
                 or settings.subject_zoom != self.settings.subject_zoom:
             self.matter = _with_views(self.model, settings)
+        if isinstance(self.matter, ZoomedMatter):
+            self.matter.margin = settings.zoom_margin
         if isinstance(self.model, RvmMatter):
             self.model.max_side = settings.inference_size
         self.smoother.set_strength(settings.temporal_smoothing)
@@ -232,7 +234,7 @@ def _with_views(model, settings: MatteSettings):
         view = MirroredMatter(view)
     if settings.subject_zoom:
         finder = model.first if isinstance(model, AveragedMatter) else model
-        view = ZoomedMatter(TiledMatter(finder) if settings.wide_tiles else finder, view)
+        view = ZoomedMatter(TiledMatter(finder) if settings.wide_tiles else finder, view, settings.zoom_margin)
     return view
 
 

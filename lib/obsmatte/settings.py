@@ -62,6 +62,10 @@ FIELDS: tuple[Field, ...] = (
           "A quick look at the whole frame finds you, then the model(s) look again at a crop around you, so "
           "you fill the model's small input and the outline (hair, hands, a dark sleeve) gets more of its "
           "pixels. One more inference of the first model."),
+    Field("zoom_margin", "float", 0.15, "Zoom margin", "model",
+          "How much of the surroundings the subject zoom's crop takes in, as a share of your size on each "
+          "side: more is safer in front of clutter (the Café preset uses 0.3), less zooms in further.",
+          0.05, 1.0, 0.05),
     Field("device", "choice", "auto", "Device", "model",
           "Where the model runs. Auto tries TensorRT, CUDA, DirectML, CoreML, then CPU.",
           choices=DEVICES, restarts_worker=True, in_preset=False),
