@@ -42,7 +42,7 @@ def _cell(value) -> str:
 
 def preset_table() -> str:
     presets = load_presets(user_dir=Path("/nonexistent"))
-    keys = ["model", "second_model", "gpu_model", "mirror_pass", "wide_tiles", "subject_zoom", "threshold", "softness", "erode", "feather", "feather_mode", "temporal_smoothing",
+    keys = ["model", "second_model", "gpu_model", "mirror_pass", "wide_tiles", "subject_zoom", "zoom_margin", "threshold", "softness", "erode", "feather", "feather_mode", "temporal_smoothing",
             "min_person_area", "low_light_boost", "low_light_denoise", "background", "background_color"]
     rows = ["| preset | for | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
     for p in presets.values():
