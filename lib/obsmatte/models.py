@@ -484,12 +484,7 @@ class TiledMatter:
                 prob = cv2.resize(prob, (side, side), interpolation=cv2.INTER_LINEAR)
             x0 = min(round(x * side / h), width - side)
             # weight 1 inside, ramping to 0 over RAMP of the tile at an edge it shares with a neighbour
-            ramp = np.clip((np.arange(side, dtype=np.float32) + 0.5) / (self.RAMP * side), 0.0, 1.0)
-            wt = np.ones(side, np.float32)
-            if i > 0:
-                wt = np.minimum(wt, ramp)
-            if i < len(xs) - 1:
-                wt = np.minimum(wt, ramp[::-1])
+            wt = _edge_fade(side, i > 0, i < len(xs) - 1, self.RAMP * side)
             total[:, x0:x0 + side] += prob * wt
             weight[:, x0:x0 + side] += wt
         self._seen = shrink_for_model(rgb, (side, width))
@@ -497,6 +492,18 @@ class TiledMatter:
 
     def reset(self) -> None:
         self.inner.reset()
+
+
+def _edge_fade(n: int, at_start: bool, at_end: bool, width: float) -> np.ndarray:
+    """Weights along n cells: 1, ramping to 0 over `width` cells towards each end that is blended with a
+    neighbour (at_start, at_end); the cross-fade of wide-frame tiles and of the subject zoom's crop."""
+    ramp = np.clip((np.arange(n, dtype=np.float32) + 0.5) / max(width, 1.0), 0.0, 1.0)
+    w = np.ones(n, np.float32)
+    if at_start:
+        w = np.minimum(w, ramp)
+    if at_end:
+        w = np.minimum(w, ramp[::-1])
+    return w
 
 
 def _grown(box, margin: float):
@@ -632,23 +639,12 @@ class ZoomedMatter:
         out = prob.astype(np.float32, copy=True)
         # cross-fade into the finder's answer over the crop's outer band where the frame goes on, so what
         # the crop finds at its border (a hand the finder missed) fades out instead of ending in a straight cut
-        wy = self._fade(py1 - py0, py0 > 0, py1 < ph, (py1 - py0) * self.FADE)
-        wx = self._fade(px1 - px0, px0 > 0, px1 < pw, (px1 - px0) * self.FADE)
+        wy = _edge_fade(py1 - py0, py0 > 0, py1 < ph, (py1 - py0) * self.FADE)
+        wx = _edge_fade(px1 - px0, px0 > 0, px1 < pw, (px1 - px0) * self.FADE)
         weight = np.minimum.outer(wy, wx)
         region = out[py0:py1, px0:px1]
         out[py0:py1, px0:px1] = region + weight * (crop - region)
         return out
-
-    @staticmethod
-    def _fade(n: int, at_start: bool, at_end: bool, width: float) -> np.ndarray:
-        """Weights along one side of the crop: 0 -> 1 over `width` cells from each end that is inside the frame."""
-        ramp = np.clip((np.arange(n, dtype=np.float32) + 0.5) / max(width, 1.0), 0.0, 1.0)
-        w = np.ones(n, np.float32)
-        if at_start:
-            w = np.minimum(w, ramp)
-        if at_end:
-            w = np.minimum(w, ramp[::-1])
-        return w
 
     def reset(self) -> None:
         self.box = None
