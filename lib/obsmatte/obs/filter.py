@@ -297,11 +297,13 @@ class MattingFilter:
         # on a helper thread (refine_thread); the result is uploaded as one small texture a frame later.
         # Nothing to do while the mask and the knobs stay the same.
         refiner = gfx.refiner
+        steady = self.edge_denoise(s.edge_denoise)  # the denoised guide
+        over_time = steady and s.edge_denoise != "spatial"  # and the temporal guide on top
         if result is not None:
             pacer.observe(result.seq, result.frame_id, result.produced_at)
             guided = s.feather_mode == "guided"
             # the guide's noise (~1 ms a mask) only for the temporal guide, its one reader
-            noise = s.edge_denoise != "spatial" and self.edge_denoise(s.edge_denoise)
+            noise = over_time
             key = (result.seq, s.erode, s.feather, guided, linear, noise, w, h)
             if key != self.refined_key:
                 self.refined_key = key
@@ -337,11 +339,9 @@ class MattingFilter:
                 iw, ih = gfx.bg_image_size
                 scale = (max if s.image_fit == "fill" else min)(w / iw, h / ih)
                 bg_scale = (w / (iw * scale), h / (ih * scale))
-        steady = self.edge_denoise(s.edge_denoise)
-        # steady edges: the spatial guide, and the temporal guide on top where the guide is read at all
-        # (a blur feather's texture holds the alpha itself: ramp 0)
-        temporal = ready and steady and s.edge_denoise != "spatial" and gfx.refined_ramp > 0 \
-            and not gfx.temporal_error
+        # the temporal guide where the guide is read at all (a blur feather's texture holds the alpha
+        # itself: ramp 0)
+        temporal = ready and over_time and gfx.refined_ramp > 0 and not gfx.temporal_error
         self.temporal_active = False  # until temporal_guide draws one
         t3 = time.perf_counter()
 
