@@ -1,12 +1,14 @@
 """How much a scene's figure owes to the one draw the eval scores (figures to read, nothing asserted).
 
-    PYTHONPATH=lib .venv/bin/python tools/scene_draws.py [--scene low_light|cafe] [--model M] [--draws N]
+    PYTHONPATH=lib .venv/bin/python tools/scene_draws.py [--scene low_light|cafe|studio|multi_person] [--model M]
+        [--draws N] [--first K]
         "shipped" "no_mirror:mirror_pass=false" "t0.6:threshold=0.6" ...
 
 `obs-matting eval` builds each scene once: one set of backdrops (and, in the dark, one noise seed and one
 exposure). A few portraits carry most of the error there, and whether the model takes part of a backdrop
 for a person in them changes with the backdrop or the noise itself, so one draw can rank two methods
-either way. This scores each variant (the scene's preset with `key=value` overrides; "shipped" = none)
+either way. This scores each variant (the scene's preset with `key=value` overrides; "shipped" = none: the
+preset file as it is now, so to repeat a comparison made before a preset changed, give its values then)
 and the peer baseline on the same model over several draws of the same scene; draw 0 is the eval's own.
 - low_light: the others change the noise seed, the exposure (0.08-0.3), the backdrops' seeds and which
   portraits get a studio or a cafe backdrop. Also IoU in the dark and IoU lost against normal light (on
