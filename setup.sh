@@ -2,7 +2,7 @@
 # Sets up a fresh checkout in one step; safe to run again (it only adds what is missing).
 #   ./setup.sh          a virtualenv in .venv with the engine and its command line (obs-matting)
 #   ./setup.sh --test   also the test tools and, on Debian/Ubuntu, OBS Studio and Xvfb for the tests
-#                       that drive a real OBS
+#                       that drive a real OBS (and gdb, which explains a crash of OBS in the test output)
 # The venv is made with the Python that Debian's OBS links (/usr/bin/python3), so OBS can import the
 # same packages (tests hand .venv's site-packages to OBS).
 set -euo pipefail
@@ -14,7 +14,7 @@ if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=$(command -v pytho
 
 if [ "$with_test" = 1 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
-  for pkg in obs-studio obs-plugins xvfb xauth python3-venv; do
+  for pkg in obs-studio obs-plugins xvfb xauth python3-venv gdb; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
   done
   if [ -n "$missing" ]; then

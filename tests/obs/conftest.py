@@ -125,7 +125,7 @@ def obs_session(tmp_path_factory, obs_assets):
         code = obs.stop()
         print(f"OBS exit code {code}; log {obs.log_path()}")
     log = obs.log_text()
-    assert code == 0 and not obs.killed, f"OBS did not exit cleanly (code {code}); log {obs.log_path()}"
+    assert code == 0 and not obs.killed, f"OBS did not exit cleanly:\n{obs.crash_report()}"
     assert "Number of memory leaks: 0" in log, f"leaks at exit; log {obs.log_path()}"
     assert not our_failures(log), our_failures(log)[:3]
 

@@ -28,8 +28,8 @@ def test_clean_exit_repeated(tmp_path, obs_assets):
         finally:
             code = obs.stop()
         log = obs.log_text()
-        assert not obs.killed, f"run {run}: OBS did not exit on SIGINT; log {obs.log_path()}"
-        assert code == 0, f"run {run}: exit code {code}; log {obs.log_path()}"
+        assert not obs.killed, f"run {run}: OBS did not exit on SIGINT:\n{obs.crash_report()}"
+        assert code == 0, f"run {run}: exit code {code}:\n{obs.crash_report()}"
         assert "Number of memory leaks: 0" in log, f"run {run}: leak line missing; log {obs.log_path()}"
         # script_unload ran before the last destroy (the order that crashed the spike) and said what it
         # stopped; a filter not yet seen as leaving there is stopped by its destroy a moment later

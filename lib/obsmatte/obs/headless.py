@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -133,16 +134,32 @@ ChannelSetup=Stereo
         write_collection(config_home, name, extra, script)
 
 
-# debug switch: set to 1 to let a crashing OBS leave a core file in its workdir, and to save every
-# thread's backtrace (gdb) to hang_backtrace.txt when OBS does not exit on SIGINT
+# debug switch: set to 1 to save every thread's backtrace (gdb) to hang_backtrace.txt when OBS does not
+# exit on SIGINT (attaching takes a while, so it is off by default)
 CORE_DUMP_ENV = "OBSMATTE_OBS_CORE_DUMPS"
+REPORT_LOG_LINES = 40
 
 
 def _allow_core_dump() -> None:
     """Runs in the child before exec: a crash writes a core file (with core_pattern 'core': into the
-    workdir, OBS's cwd). Read it with `gdb -batch -ex "thread apply all bt" $(which obs) core`."""
+    workdir, OBS's cwd), which crash_report() reads with gdb. A CI run keeps only what the tests print,
+    so a crash must be explained there and then."""
     import resource  # POSIX only, like Xvfb
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def core_backtrace(core: Path, executable: str = "obs") -> str:
+    """The crashing thread's backtrace and the list of threads from a core file (gdb), or why not."""
+    exe = shutil.which(executable) or executable
+    try:
+        r = subprocess.run(["gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "bt 40",
+                            "-ex", "info threads", exe, str(core)],
+                           capture_output=True, text=True, errors="replace", timeout=180)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"(no backtrace: gdb failed: {e!r})"
+    # gdb's chatter about missing debug symbols says nothing about the crash
+    lines = [ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith(("warning:", "[New LWP"))]
+    return "\n".join(lines)
 
 
 def _free_display() -> int:
@@ -206,7 +223,9 @@ class HeadlessObs:
         env = {k: v for k, v in os.environ.items() if not k.startswith("QT_") and k != "PYTHONPATH"}
         env.update(DISPLAY=f":{display}", XDG_CONFIG_HOME=str(self.config_home),
                    XDG_RUNTIME_DIR=str(runtime), LIBGL_ALWAYS_SOFTWARE="1", QT_QPA_PLATFORM="xcb",
-                   PYTHONPATH=str(venv_site_packages()), PYTHONUNBUFFERED="1")
+                   PYTHONPATH=str(venv_site_packages()), PYTHONUNBUFFERED="1",
+                   # a fault prints every Python thread's stack to OBS's stdout (see crash_report)
+                   PYTHONFAULTHANDLER="1")
         env.update(self.extra_env)
         return env
 
@@ -227,8 +246,7 @@ class HeadlessObs:
         self.stdout = open(self.workdir / "obs_stdout.txt", "wb")
         self.obs = subprocess.Popen(["obs", "--multi", "--collection", COLLECTION, "--profile", PROFILE,
                                      "--scene", SCENE], env=self.env(display), cwd=str(self.workdir),
-                                    stdout=self.stdout, stderr=subprocess.STDOUT,
-                                    preexec_fn=_allow_core_dump if os.environ.get(CORE_DUMP_ENV) else None)
+                                    stdout=self.stdout, stderr=subprocess.STDOUT, preexec_fn=_allow_core_dump)
         try:
             self.wait_for_websocket(timeout)
         except Exception:
@@ -279,6 +297,27 @@ class HeadlessObs:
     def log_text(self) -> str:
         p = self.log_path()
         return p.read_text(errors="replace") if p else ""
+
+    def crash_report(self) -> str:
+        """What explains an exit that was not clean, for a test's failure message: the crashing thread's
+        backtrace from the core file, Python's fault handler output (PYTHONFAULTHANDLER: every Python
+        thread's stack at the fault) and the end of OBS's log. Empty after a clean exit."""
+        if self.exit_code == 0 and not self.killed:
+            return ""
+        parts = [f"OBS exit code {self.exit_code}{' (killed after a hang)' if self.killed else ''}"]
+        for core in sorted(self.workdir.glob("core*")):
+            parts.append(f"--- backtrace ({core.name}) ---\n{core_backtrace(core)}")
+        hang = self.workdir / "hang_backtrace.txt"
+        if hang.is_file():
+            parts.append(f"--- threads at the hang ({hang}) ---\n{hang.read_text(errors='replace')[-6000:]}")
+        out = self.workdir / "obs_stdout.txt"
+        text = out.read_text(errors="replace") if out.is_file() else ""
+        fault = text.find("Fatal Python error")
+        if fault >= 0:
+            parts.append(f"--- Python fault handler ---\n{text[fault:][:6000]}")
+        tail = self.log_text().splitlines()[-REPORT_LOG_LINES:]
+        parts.append(f"--- end of OBS's log ({self.log_path()}) ---\n" + "\n".join(tail))
+        return "\n".join(parts)
 
     def __enter__(self):
         return self.start()

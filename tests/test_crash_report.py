@@ -1,0 +1,60 @@
+"""The OBS test harness explains an exit that was not clean in the failure message itself (a CI run keeps
+only what the tests print): the crashing thread's backtrace from a core file, Python's fault handler
+output and the end of OBS's log."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from obsmatte.obs import headless
+from obsmatte.obs.headless import HeadlessObs
+
+
+def _crash_python(workdir: Path) -> int:
+    """A real segfault (NULL read through ctypes) with the harness' core-dump limit and fault handler."""
+    env = dict(os.environ, PYTHONFAULTHANDLER="1")
+    with open(workdir / "obs_stdout.txt", "wb") as out:
+        proc = subprocess.run([sys.executable, "-c", "import ctypes; ctypes.string_at(0)"], cwd=workdir, env=env,
+                              stdout=out, stderr=subprocess.STDOUT, preexec_fn=headless._allow_core_dump)
+    return proc.returncode
+
+
+def _harness_after(workdir: Path, code: int, log_lines: list[str]) -> HeadlessObs:
+    obs = HeadlessObs(workdir, [])
+    logs = obs.config_home / "obs-studio" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "2026-12-06 09-00-00.txt").write_text("\n".join(log_lines) + "\n")
+    obs.exit_code = code
+    return obs
+
+
+def test_clean_exit_has_nothing_to_report(tmp_path):
+    assert _harness_after(tmp_path, 0, ["Number of memory leaks: 0"]).crash_report() == ""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only, like Xvfb")
+def test_a_segfault_is_explained_by_backtrace_python_stacks_and_log(tmp_path):
+    code = _crash_python(tmp_path)
+    assert code == -signal.SIGSEGV
+    log = [f"line {i}" for i in range(100)] + ["the last thing OBS logged"]
+    report = _harness_after(tmp_path, code, log).crash_report()
+    assert report.startswith(f"OBS exit code {code}")
+    # every Python thread's stack at the fault (PYTHONFAULTHANDLER, as the harness sets for OBS)
+    assert "Fatal Python error: Segmentation fault" in report and "<string>" in report
+    # the end of the log, not all of it
+    assert "the last thing OBS logged" in report and "line 10\n" not in report
+    cores = list(tmp_path.glob("core*"))
+    if not cores:
+        pytest.skip(f"no core file here (core_pattern {Path('/proc/sys/kernel/core_pattern').read_text().strip()!r})")
+    if shutil.which("gdb") is None:
+        pytest.skip("no gdb")
+    # the crashing thread's frames, read from the core with the executable that wrote it
+    trace = headless.core_backtrace(cores[0], sys.executable)
+    assert "#0 " in trace and "#1 " in trace, trace
+    assert "--- backtrace (core" in report
