@@ -56,6 +56,30 @@ def test_a_wide_frame_is_seen_as_square_tiles_and_stitched_seamlessly():
     assert tiled.last_model_rgb.shape == (64, mask.shape[1], 3)
 
 
+class BlindAtTheRightEdge(ColumnModel):
+    """Like ColumnModel, but takes whatever is in the right quarter of its input for background, as a real
+    model takes a person cut in half by the edge of what it sees."""
+
+    def predict(self, rgb):
+        prob = super().predict(rgb)
+        prob[:, 48:] = 0.0
+        return prob
+
+
+def test_a_person_on_the_seam_is_kept_if_either_tile_sees_them():
+    inner = BlindAtTheRightEdge()
+    tiled = TiledMatter(inner)
+    frame = np.zeros((180, 320, 3), np.uint8)
+    frame[60:180, 150:170, 0] = 255  # someone in the middle of the frame: inside both tiles' overlap
+    assert tiled.tile_xs(frame.shape[:2]) == [0, 140]
+    mask = tiled.predict(frame)
+    side = mask.shape[0]
+    x0, x1 = round(150 * side / 180), round(170 * side / 180)
+    # the left tile sees them at its right edge (blind there), the right tile whole: kept, not faded
+    assert mask[40:, x0 + 1:x1 - 1].mean() > 0.95
+    assert mask[:, :x0 - 2].max() < 0.05 and mask[:, x1 + 2:].max() < 0.05
+
+
 def test_a_frame_as_narrow_as_the_model_input_goes_to_the_model_as_it_is():
     inner = ColumnModel()
     tiled = TiledMatter(inner)
