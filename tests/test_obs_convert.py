@@ -5,7 +5,7 @@ import pytest
 
 from obsmatte.errors import SettingsError
 from obsmatte.obs.convert import (CUSTOM_PRESET, color_from_obs, color_to_obs, effective_preset, matches_preset,
-                                  preset_values_to_write, settings_from_values)
+                                  preset_values_to_fill, preset_values_to_write, settings_from_values)
 from obsmatte.presets import Preset
 from obsmatte.settings import FIELDS_BY_KEY
 
@@ -82,6 +82,19 @@ def test_same_or_unknown_preset_writes_nothing():
     assert preset_values_to_write("studio", "studio", PRESETS) == {}
     assert preset_values_to_write(CUSTOM_PRESET, "studio", PRESETS) == {}
     assert preset_values_to_write("missing", "studio", PRESETS) == {}
+
+
+def test_a_filter_created_with_a_preset_gets_its_values_for_the_keys_not_given():
+    studio = PRESETS["studio"].values
+    given = {"preset", "background", "threshold"}
+    filled = preset_values_to_fill("studio", PRESETS, lambda key: key in given)
+    assert filled == {k: v for k, v in studio.items() if k not in given}
+    assert filled == {"erode": 0, "background_color": "#000000"}
+    # only the preset: all of its values; every value given (a saved filter): nothing; no known preset: nothing
+    assert preset_values_to_fill("studio", PRESETS, lambda key: key == "preset") == studio
+    assert preset_values_to_fill("studio", PRESETS, lambda key: True) == {}
+    assert preset_values_to_fill(CUSTOM_PRESET, PRESETS, lambda key: False) == {}
+    assert preset_values_to_fill("missing", PRESETS, lambda key: False) == {}
 
 
 def test_preset_stays_while_its_values_hold():

@@ -345,6 +345,28 @@ def test_filter_created_with_only_a_preset_takes_its_values(obs_session):
         client.remove_source_filter("Plain", "FromPreset")
 
 
+def test_filter_created_with_a_preset_and_own_values_gets_both(obs_session):
+    """CreateSourceFilter with {"preset": "cafe"} and two values of its own: those two win, Café fills in the
+    rest (its models and views), and the preset list says 'custom' because the values are not Café's."""
+    from obsmatte.presets import get_preset
+    obs, client = obs_session
+    cafe = get_preset("cafe").values
+    assert cafe["background"] != "transparent" and cafe["threshold"] != pytest.approx(0.42)
+    client.create_source_filter("Plain", "CafeOwn", FILTER_ID, {"preset": "cafe", "background": "transparent",
+                                                                 "threshold": 0.42})
+    try:
+        settings = wait_for(lambda: (lambda s: s if "second_model" in s else None)(
+            client.get_source_filter("Plain", "CafeOwn").filter_settings), 10, what="the preset's values")
+        assert settings["background"] == "transparent" and settings["threshold"] == pytest.approx(0.42)
+        assert settings["second_model"] == cafe["second_model"] and settings["subject_zoom"] is cafe["subject_zoom"]
+        assert settings["zoom_margin"] == pytest.approx(cafe["zoom_margin"])
+        assert settings["preset"] == "custom"
+        stats = wait_for(lambda: masks_flowing(obs, "Plain", "CafeOwn"), 30, what="masks with Cafe's models")
+        assert stats["error"] is None
+    finally:
+        client.remove_source_filter("Plain", "CafeOwn")
+
+
 def test_low_light_preset_runs_its_two_models(obs_session):
     """The Low light preset's second opinion with its mirror pass in OBS: both models load in the worker
     and masks flow."""

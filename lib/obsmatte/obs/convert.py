@@ -5,11 +5,12 @@
 - Values typed in over obs-websocket are not checked by OBS: a bad one is replaced by the schema's
   default and reported, so the filter keeps running instead of failing on a typo.
 - Presets: choosing one writes its values; a value changed afterwards turns the choice into "custom"
-  (the preset list always tells the truth about what is applied).
+  (the preset list always tells the truth about what is applied). A filter created with a preset and
+  only some values gets the preset's for the rest.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import SettingsError
 from ..presets import Preset
@@ -54,6 +55,18 @@ def preset_values_to_write(chosen: str, previous: str | None, presets: Mapping[s
     if chosen == previous or chosen not in presets:
         return {}
     return dict(presets[chosen].values)
+
+
+def preset_values_to_fill(chosen: str, presets: Mapping[str, Preset], given: Callable[[str], bool]) -> dict[str, Any]:
+    """On creation: the chosen preset's values for every key the creator did not give (`given(key)`).
+
+    A filter created over obs-websocket or in a scene file with a preset and a few values of its own
+    ({"preset": "cafe", "background": "transparent"}) gets the preset with those values changed; the
+    values given always win, so a saved filter (every value stored) comes back exactly as it was saved.
+    """
+    if chosen not in presets:
+        return {}
+    return {k: v for k, v in presets[chosen].values.items() if not given(k)}
 
 
 def matches_preset(values: Mapping[str, Any], preset: Preset) -> bool:

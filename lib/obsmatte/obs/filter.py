@@ -23,7 +23,8 @@ from .. import paths
 from ..settings import MatteSettings
 from . import libobs as L
 from . import properties, renderer
-from .convert import CUSTOM_PRESET, PRESET_KEY, effective_preset, preset_values_to_write, settings_from_values
+from .convert import (CUSTOM_PRESET, PRESET_KEY, effective_preset, preset_values_to_fill, preset_values_to_write,
+                      settings_from_values)
 from .graphics import FilterGraphics
 
 EFFECT_PATH = str(paths.EFFECTS_DIR / "matte.effect")
@@ -124,11 +125,10 @@ class MattingFilter:
         presets = properties.presets_or_empty()
         chosen = values.get(PRESET_KEY, CUSTOM_PRESET)
         # a newly chosen preset (dialog or obs-websocket) writes its values; on creation the stored
-        # values are the user's and win, unless there are none yet (a filter created with only a
-        # preset, e.g. over obs-websocket or in a scene file): then the preset fills them in
+        # values are the user's and win, and the preset fills in the ones not given (a filter created
+        # with a preset and a few values of its own, e.g. over obs-websocket or in a scene file)
         if first:
-            fresh = chosen in presets and not properties.has_user_values(data, presets[chosen].values)
-            to_write = dict(presets[chosen].values) if fresh else {}
+            to_write = preset_values_to_fill(chosen, presets, lambda key: properties.has_user_values(data, [key]))
         else:
             to_write = preset_values_to_write(chosen, self.preset, presets)
         if to_write:
