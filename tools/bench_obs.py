@@ -13,6 +13,9 @@ One run of OBS per case, all on the same 1280x720 portrait image source at 30 fp
                     llvmpipe): what the denoised guide's two extra full-size reads and the temporal
                     guide's pass cost here
   ours_steady_spatial  the same with steady edges 'spatial' (the denoised guide alone, no temporal pass)
+  preset_studio, preset_cafe, preset_multi_person, preset_low_light
+                    our filter created with only a preset (what a streamer picks from the list): its
+                    models, views and background, each preset's whole cost in OBS
 Reports OBS's GetStats figures over the measured window and the filter's graphics-thread timings
 (written by the filter to OBSMATTE_STATS_FILE), then the ratio of each of ours to the built-in mask.
 
@@ -48,13 +51,16 @@ from obsmatte.obs.headless import HeadlessObs, SourceSpec  # noqa: E402
 logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
 PORTRAIT = paths.SHARED_DIR / "eval" / "portraits" / "image" / "p_09ba26b4.jpg"
 MODEL = paths.MODELS_DIR / "mediapipe_selfie_landscape_144x256.onnx"  # the shipped default model
+# the presets also use the shipped general model
+SHIPPED = (MODEL, paths.MODELS_DIR / "mediapipe_selfie_general_256.onnx")
+PRESETS = ("studio", "cafe", "multi_person", "low_light")
 TARGET_RATIO = 1.10
 WARM_UP_S = 8.0  # model load and first masks before the measured window
 
 
 def prepare(work: Path) -> tuple[Path, Path, Path]:
-    if not PORTRAIT.is_file() or not MODEL.is_file():
-        raise SystemExit(f"missing assets ({PORTRAIT} / {MODEL}): this benchmark needs the shared folder beside the project")
+    if not PORTRAIT.is_file() or not all(m.is_file() for m in SHIPPED):
+        raise SystemExit(f"missing assets ({PORTRAIT} / {SHIPPED}): this benchmark needs the shared folder beside the project")
     rgb = cv2.resize(cv2.imread(str(PORTRAIT)), (1280, 720), interpolation=cv2.INTER_AREA)
     portrait = work / "portrait.png"
     cv2.imwrite(str(portrait), rgb)
@@ -65,8 +71,9 @@ def prepare(work: Path) -> tuple[Path, Path, Path]:
     cv2.imwrite(str(mask_path), mask)
     models = work / "models"
     models.mkdir(exist_ok=True)
-    if not (models / MODEL.name).exists():
-        (models / MODEL.name).symlink_to(MODEL)
+    for model in SHIPPED:
+        if not (models / model.name).exists():
+            (models / model.name).symlink_to(model)
     return portrait, mask_path, models
 
 
@@ -76,6 +83,9 @@ def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> l
     if case == "builtin_mask":
         return [{"id": "mask_filter_v2", "name": "Mask",
                  "settings": {"type": "mask_alpha_filter.effect", "image_path": str(mask_path)}}]
+    if case.startswith("preset_"):  # as a streamer picks it: the preset's values fill the rest
+        return [{"id": "obs_matting_filter", "name": "Matting",
+                 "settings": {"preset": case.removeprefix("preset_"), **(overrides or {})}}]
     background = case.removeprefix("ours_").replace("normal_priority", "transparent").replace(
         "steady_edges", "transparent").replace("steady_spatial", "transparent")
     settings = {"preset": "custom"}
@@ -92,7 +102,7 @@ def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> l
 
 
 CASES = ("none", "builtin_mask", "ours_transparent", "ours_color", "ours_blur", "ours_normal_priority",
-         "ours_steady_edges", "ours_steady_spatial")
+         "ours_steady_edges", "ours_steady_spatial") + tuple(f"preset_{p}" for p in PRESETS)
 CASE_ENV = {"ours_normal_priority": {"OBSMATTE_THREAD_PRIORITY": "normal"}}
 
 
@@ -237,7 +247,7 @@ def report_rounds(rounds: list[list[dict]]) -> None:
         cells = ", ".join(f"{r['case']} {r['avg_frame_render_ms']:.2f} ({r['avg_frame_render_ms'] / b:.2f})" for r in rnd)
         print(f"  round {k + 1}: {cells}")
     for i, case in enumerate(cases):
-        if case.startswith("ours"):
+        if case.startswith(("ours", "preset_")):
             ratios = [rnd[i]["avg_frame_render_ms"] / rnd[base]["avg_frame_render_ms"] for rnd in rounds]
             print(f"  {case}: median of the per-round ratios {statistics.median(ratios):.2f} "
                   f"(range {min(ratios):.2f}-{max(ratios):.2f})")
