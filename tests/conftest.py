@@ -48,3 +48,13 @@ def iou(pred: np.ndarray, truth: np.ndarray, level: float = 0.5) -> float:
     p, t = pred >= level, truth >= level
     union = np.logical_or(p, t).sum()
     return float(np.logical_and(p, t).sum() / union) if union else 1.0
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter):
+    """An OBS that crashed or hung in a test is explained once more at the very end of the output, where a CI
+    log is read from (the backtrace last)."""
+    from obsmatte.obs.headless import CRASH_REPORTS
+    for report in CRASH_REPORTS:
+        terminalreporter.section("OBS did not exit cleanly", sep="=")
+        terminalreporter.write_line(report)

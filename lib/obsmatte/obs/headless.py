@@ -137,7 +137,8 @@ ChannelSetup=Stereo
 # debug switch: set to 1 to save every thread's backtrace (gdb) to hang_backtrace.txt when OBS does not
 # exit on SIGINT (attaching takes a while, so it is off by default)
 CORE_DUMP_ENV = "OBSMATTE_OBS_CORE_DUMPS"
-REPORT_LOG_LINES = 40
+REPORT_LOG_LINES = 25
+CRASH_REPORTS: list[str] = []  # every report made in this process (tests print them at the very end)
 
 
 def _allow_core_dump() -> None:
@@ -149,11 +150,11 @@ def _allow_core_dump() -> None:
 
 
 def core_backtrace(core: Path, executable: str = "obs") -> str:
-    """The crashing thread's backtrace and the list of threads from a core file (gdb), or why not."""
+    """The list of threads and the crashing thread's backtrace from a core file (gdb), or why not."""
     exe = shutil.which(executable) or executable
     try:
-        r = subprocess.run(["gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "bt 40",
-                            "-ex", "info threads", exe, str(core)],
+        r = subprocess.run(["gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "info threads",
+                            "-ex", "bt 30", exe, str(core)],
                            capture_output=True, text=True, errors="replace", timeout=180)
     except (OSError, subprocess.SubprocessError) as e:
         return f"(no backtrace: gdb failed: {e!r})"
@@ -299,25 +300,30 @@ class HeadlessObs:
         return p.read_text(errors="replace") if p else ""
 
     def crash_report(self) -> str:
-        """What explains an exit that was not clean, for a test's failure message: the crashing thread's
-        backtrace from the core file, Python's fault handler output (PYTHONFAULTHANDLER: every Python
-        thread's stack at the fault) and the end of OBS's log. Empty after a clean exit."""
+        """What explains an exit that was not clean, for a test's failure message: the end of OBS's log,
+        Python's fault handler output (PYTHONFAULTHANDLER: every Python thread's stack at the fault) and,
+        last (a CI log is read from its end), the crashing thread's backtrace from the core file. Empty
+        after a clean exit. Also kept in CRASH_REPORTS for the end of the test run's output."""
         if self.exit_code == 0 and not self.killed:
             return ""
-        parts = [f"OBS exit code {self.exit_code}{' (killed after a hang)' if self.killed else ''}"]
-        for core in sorted(self.workdir.glob("core*")):
-            parts.append(f"--- backtrace ({core.name}) ---\n{core_backtrace(core)}")
-        hang = self.workdir / "hang_backtrace.txt"
-        if hang.is_file():
-            parts.append(f"--- threads at the hang ({hang}) ---\n{hang.read_text(errors='replace')[-6000:]}")
+        parts = [f"OBS exit code {self.exit_code}{' (killed after a hang)' if self.killed else ''} "
+                 f"in {self.workdir}"]
+        tail = self.log_text().splitlines()[-REPORT_LOG_LINES:]
+        parts.append(f"--- end of OBS's log ({self.log_path()}) ---\n" + "\n".join(tail))
         out = self.workdir / "obs_stdout.txt"
         text = out.read_text(errors="replace") if out.is_file() else ""
         fault = text.find("Fatal Python error")
         if fault >= 0:
-            parts.append(f"--- Python fault handler ---\n{text[fault:][:6000]}")
-        tail = self.log_text().splitlines()[-REPORT_LOG_LINES:]
-        parts.append(f"--- end of OBS's log ({self.log_path()}) ---\n" + "\n".join(tail))
-        return "\n".join(parts)
+            parts.append(f"--- Python fault handler ---\n{text[fault:][:4000]}")
+        hang = self.workdir / "hang_backtrace.txt"
+        if hang.is_file():
+            parts.append(f"--- threads at the hang ({hang}) ---\n{hang.read_text(errors='replace')[-6000:]}")
+        for core in sorted(self.workdir.glob("core*")):
+            parts.append(f"--- backtrace ({core.name}) ---\n{core_backtrace(core)}")
+        report = "\n".join(parts)
+        if report not in CRASH_REPORTS:
+            CRASH_REPORTS.append(report)
+        return report
 
     def __enter__(self):
         return self.start()
