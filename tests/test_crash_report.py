@@ -102,7 +102,8 @@ def test_other_unclean_exits_are_not_taken_for_it(tmp_path, monkeypatch):
     # a crash in any other thread (here: one in the filter's Python worker), even with obs-websocket in
     # another thread's top frame in gdb's thread table
     other = real.replace("WebSocketServer::ServerRunner", "obsmatte_worker_run").replace(
-        "  17   Thread", "  17   Thread 0x1 (LWP 1) WebSocketServer::ServerRunner () from obs-websocket.so\n  18   Thread")
+        "  17   Thread",
+        "  17   Thread 0x1 (LWP 1) WebSocketServer::ServerRunner () from obs-websocket.so\n  18   Thread")
     assert "WebSocketServer::ServerRunner" in other
     assert _known(tmp_path, monkeypatch, trace=other) is None
     # OBS went on after obs-websocket's unload (so the crash was later, somewhere else)

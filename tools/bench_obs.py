@@ -60,7 +60,8 @@ WARM_UP_S = 8.0  # model load and first masks before the measured window
 
 def prepare(work: Path) -> tuple[Path, Path, Path]:
     if not PORTRAIT.is_file() or not all(m.is_file() for m in SHIPPED):
-        raise SystemExit(f"missing assets ({PORTRAIT} / {SHIPPED}): this benchmark needs the shared folder beside the project")
+        raise SystemExit(f"missing assets ({PORTRAIT} / {SHIPPED}): this benchmark needs the shared folder "
+                         "beside the project")
     rgb = cv2.resize(cv2.imread(str(PORTRAIT)), (1280, 720), interpolation=cv2.INTER_AREA)
     portrait = work / "portrait.png"
     cv2.imwrite(str(portrait), rgb)

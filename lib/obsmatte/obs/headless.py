@@ -344,8 +344,8 @@ class HeadlessObs:
         accept on the closing socket: a SIGSEGV in WebSocketServer::ServerRunner (upstream issue
         obsproject/obs-websocket#1180, fixed in 2024 after 5.1). It comes in obs-websocket's own thread
         after every scene and source is gone and our script has unloaded (once in about 160 exits here);
-        the tests need obs-websocket to drive OBS. Recognised only by all of: the signal, the crashing thread's frames in
-        obs-websocket's server runner, and OBS's log ending at obs-websocket's unload."""
+        the tests need obs-websocket to drive OBS. Recognised only by all of: the signal, the crashing
+        thread's frames in obs-websocket's server runner, and OBS's log ending at obs-websocket's unload."""
         if self.exit_code != -signal.SIGSEGV:
             return None
         cores = sorted(self.workdir.glob("core*"))
