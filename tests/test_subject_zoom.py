@@ -93,6 +93,16 @@ def test_a_speck_is_not_cropped():
     assert zoom.find_box(speck, (180, 320)) is None  # 3 x 5 px of the frame
 
 
+def test_without_a_crop_a_second_opinion_takes_the_finders_answer_for_its_first_model():
+    from obsmatte.models import AveragedMatter
+    finder, second = RedModel(), RedModel(scale=0.5)
+    zoom = ZoomedMatter(finder, AveragedMatter(finder, second))
+    frame = _person_frame(box=(0, 360, 20, 620))
+    prob = zoom.predict(frame)
+    assert finder.calls == [(360, 640, 3)] and second.calls == [(360, 640, 3)]
+    np.testing.assert_allclose(prob, AveragedMatter(RedModel(), RedModel(scale=0.5)).predict(frame), atol=1e-6)
+
+
 def test_without_a_crop_a_view_that_is_the_finder_itself_is_not_run_twice():
     model = RedModel()
     zoom = ZoomedMatter(model, model)

@@ -622,7 +622,7 @@ class ZoomedMatter:
         if box is None and self.inner is self.finder:  # the view is the finder alone: it has answered
             return prob
         if box is None:
-            whole = self.inner.predict(rgb)
+            whole = self._whole(rgb, prob)
             if whole.shape != prob.shape:
                 whole = cv2.resize(whole, (prob.shape[1], prob.shape[0]), interpolation=cv2.INTER_LINEAR)
             return whole
@@ -644,6 +644,14 @@ class ZoomedMatter:
         region = out[py0:py1, px0:px1]
         out[py0:py1, px0:px1] = region + weight * (crop - region)
         return out
+
+    def _whole(self, rgb: np.ndarray, prob: np.ndarray) -> np.ndarray:
+        """The view's answer on the whole frame. A second opinion whose first model is the finder (Café: no
+        mirror, no tiles) takes the finder's answer `prob` for it instead of running that model again."""
+        inner = self.inner
+        if isinstance(inner, AveragedMatter) and inner.first is self.finder:
+            return inner._average(prob, inner.second.predict(rgb))
+        return inner.predict(rgb)
 
     def reset(self) -> None:
         self.box = None

@@ -53,8 +53,8 @@ class MaskPipeline:
         gpu = self._load_gpu_model(settings)
         if gpu is not None:
             return gpu
-        options = {"max_side": settings.inference_size} if _is_rvm(settings.model) else {}
-        first = create_matter(settings.model, settings.device, settings.threads, self.search_dirs, **options)
+        first = create_matter(settings.model, settings.device, settings.threads, self.search_dirs,
+                              **_adapter_options(settings.model, settings))
         if not has_second_opinion(settings):
             return first
         if _is_rvm(settings.second_model):
@@ -80,9 +80,8 @@ class MaskPipeline:
             self.gpu_note = f"{settings.gpu_model} not used: no GPU in this onnxruntime build"
             return None
         try:  # an unknown id, a missing or corrupt file: the preset's models run, with the reason
-            options = {"max_side": settings.inference_size} if _is_rvm(settings.gpu_model) else {}
             matter = create_matter(settings.gpu_model, settings.device, settings.threads, self.search_dirs,
-                                   **options)
+                                   **_adapter_options(settings.gpu_model, settings))
         except MattingError as e:
             self.gpu_note = f"{settings.gpu_model} not used: {e}"
             return None
@@ -236,6 +235,11 @@ def _with_views(model, settings: MatteSettings):
         finder = model.first if isinstance(model, AveragedMatter) else model
         view = ZoomedMatter(TiledMatter(finder) if settings.wide_tiles else finder, view, settings.zoom_margin)
     return view
+
+
+def _adapter_options(model_id: str, settings: MatteSettings) -> dict:
+    """RVM takes any input size: the inference size caps it; the other models have a fixed input."""
+    return {"max_side": settings.inference_size} if _is_rvm(model_id) else {}
 
 
 def _is_rvm(model_id: str) -> bool:
