@@ -1,7 +1,7 @@
 """What costs the model the outline in the dark, and what the low-light denoise does about it (figures to
 read, nothing asserted): the measurements behind refine.InputDenoiser and the Low light preset's values.
 
-    PYTHONPATH=lib .venv/bin/python tools/low_light_study.py [--video-frames 60]
+    PYTHONPATH=lib .venv/bin/python tools/low_light_study.py [--video-frames 60] [--single-frame]
 
 On the eval's low-light scene, with the Low light preset (denoise off unless said; subject zoom off), each dark composite
 scored as one frame (IoU against its exact truth, the mean over the 12 portraits):
@@ -12,6 +12,11 @@ scored as one frame (IoU against its exact truth, the mean over the 12 portraits
 Then on the real videos darkened with fresh noise per frame: the mean difference between the preset's
 matte and the same preset's matte on the clean video, where the picture moves, with and without the
 denoiser (does the average smear what moves?).
+
+--single-frame: what is left on one dark photo (nothing to average), with the shipped preset (subject zoom
+on): IoU in the dark and IoU lost against the shipped preset in normal light, the mean and the two portraits
+that carry the loss, for each lever tried on the model's input or views (mask-size confidences, cut at the
+preset's threshold without the full-size edge refinement, so a little below the eval's figures).
 """
 from __future__ import annotations
 
@@ -58,10 +63,71 @@ def mean_iou(settings, images, samples, condition=None) -> float:
     return float(np.mean(ious))
 
 
+HARD = ("p_514ca06a", "p_818e689d")  # the two portraits that carry the single-frame loss
+
+
+def _exposure_lut(gain: float) -> np.ndarray:
+    x = np.arange(256, dtype=np.float32) / 255.0
+    return np.clip(255.0 * np.minimum(1.0, gain * x ** 2.2) ** (1 / 2.2) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _chroma_blur(sigma: float):
+    def run(rgb):
+        ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+        for c in (1, 2):
+            ycc[..., c] = cv2.GaussianBlur(ycc[..., c], (0, 0), sigma)
+        return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+    return run
+
+
+def single_frame_levers(preset, samples) -> None:
+    """Each lever: (settings, extra input step or None, the inputs the models see as a list of functions
+    of the conditioned frame, averaged). Confidences at the mask's size, cut at the preset's threshold."""
+    levers = [("shipped", preset, None, [None])]
+    for t in (0.5, 0.6):
+        levers.append((f"threshold {t}", preset.replace(threshold=t), None, [None]))
+    for m in (0.15, 0.5):
+        levers.append((f"zoom margin {m}", preset.replace(zoom_margin=m), None, [None]))
+    for size in (224, 480):
+        levers.append((f"inference size {size}", preset.replace(inference_size=size), None, [None]))
+    for sigma in (2.0, 4.0):
+        levers.append((f"chroma blur sigma {sigma:g}", preset, _chroma_blur(sigma), [None]))
+    levers.append(("exposures x1 and x2 averaged", preset, None, [None, _exposure_lut(2.0)]))
+    levers.append(("exposures x0.7, x1, x1.4 averaged", preset, None,
+                   [_exposure_lut(0.7), None, _exposure_lut(1.4)]))
+    names = [s.name for s in samples]
+
+    def ious(settings, step, luts, images):
+        pipeline = MaskPipeline(settings)
+        out = []
+        for img, s in zip(images, samples):
+            pipeline.reset()
+            seen = pipeline._condition(img)
+            seen = step(seen) if step is not None else seen
+            prob = np.mean([pipeline.matter.predict(seen if lut is None else cv2.LUT(seen, lut)) for lut in luts],
+                           axis=0)
+            a = refine.soft_threshold(prob, settings.threshold, settings.softness)
+            out.append(metrics.iou(cv2.resize(a, s.alpha.shape[::-1], interpolation=cv2.INTER_LINEAR), s.alpha))
+        return np.array(out)
+
+    normal = ious(preset, None, [None], [s.normal_light for s in samples])
+    print(f"One dark frame, shipped preset (mask size): IoU in normal light {normal.mean():.4f}; per lever IoU in "
+          f"the dark, lost against that, and the dark IoU of {' / '.join(HARD)}")
+    for name, settings, step, luts in levers:
+        dark = ious(settings, step, luts, [s.image for s in samples])
+        hard = " / ".join(f"{dark[names.index(h)]:.3f}" for h in HARD)
+        print(f"  {name:<36} {dark.mean():.4f}  lost {normal.mean() - dark.mean():.4f}  {hard}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--video-frames", type=int, default=60)
+    ap.add_argument("--single-frame", action="store_true", help="only the single dark frame's levers")
     args = ap.parse_args()
+    if args.single_frame:
+        single_frame_levers(load_preset_file(paths.PRESETS_DIR / "low_light.json").apply(),
+                            scenes.build_low_light(scenes.load_portraits()))
+        return 0
     # the preset as the denoise was measured on it: without the subject zoom it took later (its own
     # figures: tools/scene_draws.py --scene low_light), so what is printed here stays what was quoted
     preset = load_preset_file(paths.PRESETS_DIR / "low_light.json").apply().replace(subject_zoom=False)
