@@ -1,8 +1,9 @@
-"""Shared fixtures. Tests that need ../shared (reference models, evaluation data) skip with a clear
-reason when it is missing; in CI it is always there, so those skips would show in the summary."""
+"""Shared fixtures. Tests that need ../shared (reference models, evaluation data) or a program (OBS, Xvfb, gdb)
+skip with a clear reason when it is missing; with CI set (.ci/run sets it) they fail instead."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,17 @@ SHARED = paths.SHARED_DIR
 SHARED_MODELS = SHARED / "models"
 EVAL = SHARED / "eval"
 MISSING_SHARED = f"needs the shared folder beside the project ({SHARED}): reference models and eval data"
+
+
+def need_tool(*programs: str, why: str) -> None:
+    """Skip where a program the test runs is missing (a developer's machine); in CI, where setup.sh --test
+    installs them all, fail instead, so a missing OBS cannot turn its tests into quiet skips."""
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        message = f"needs {', '.join(missing)} ({why})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def need_shared(*parts: str) -> Path:

@@ -14,7 +14,7 @@ import pytest
 
 from obsmatte import paths
 
-from conftest import iou, need_shared
+from conftest import iou, need_shared, need_tool
 
 
 def run_cli(*args, env_extra=None, check=None, timeout=300):
@@ -157,8 +157,7 @@ def test_video_to_png_sequence_keeps_alpha_and_to_mp4(tmp_path):
 
 
 def test_screen_region_written_to_a_file():
-    if not shutil.which("xvfb-run"):
-        pytest.skip("xvfb-run not installed (./setup.sh --test installs it)")
+    need_tool("xvfb-run", why="./setup.sh --test installs it")
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"obsmatte-screen-{os.getpid()}.avi"
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable, "-m", "obsmatte", "screen",
            "--region", "0,0,320,240", "--seconds", "2", "--out", str(out)]
@@ -198,8 +197,7 @@ def test_bench_times_each_presets_own_pipeline():
 
 
 def test_screen_window_without_gui_support_explains_itself():
-    if not shutil.which("xvfb-run"):
-        pytest.skip("xvfb-run not installed (./setup.sh --test installs it)")
+    need_tool("xvfb-run", why="./setup.sh --test installs it")
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable, "-m", "obsmatte", "screen",
            "--region", "0,0,160,120", "--seconds", "1"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

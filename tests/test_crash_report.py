@@ -4,7 +4,6 @@ output and the end of OBS's log."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +13,8 @@ import pytest
 
 from obsmatte.obs import headless
 from obsmatte.obs.headless import HeadlessObs
+
+from conftest import need_tool
 
 
 def _crash_python(workdir: Path) -> int:
@@ -63,8 +64,7 @@ def test_a_segfault_is_explained_by_backtrace_python_stacks_and_log(tmp_path, ow
     cores = list(tmp_path.glob("core*"))
     if not cores:
         pytest.skip(f"no core file here (core_pattern {Path('/proc/sys/kernel/core_pattern').read_text().strip()!r})")
-    if shutil.which("gdb") is None:
-        pytest.skip("no gdb")
+    need_tool("gdb", why="./setup.sh --test installs it")
     # the crashing thread's frames, read from the core with the executable that wrote it
     trace = headless.core_backtrace(cores[0], sys.executable)
     assert "#0 " in trace and "#1 " in trace, trace

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_shared
+from conftest import need_shared, need_tool
 from obsmatte import paths
 from obsmatte.installer import providers
 from test_installer_download import ModelServer
@@ -109,8 +109,7 @@ def sh_env(tmp_path, **extra):
 
 
 def need_obs():
-    if not shutil.which("obs"):
-        pytest.skip("needs OBS Studio installed (./setup.sh --test installs it on Debian/Ubuntu)")
+    need_tool("obs", why="OBS Studio; ./setup.sh --test installs it on Debian/Ubuntu")
 
 
 def test_install_sh_dry_run_prints_plan_and_changes_nothing(repo_copy, tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 
 from obsmatte import paths
-from conftest import iou, need_shared  # tests/conftest.py (this folder is a package)
+from conftest import iou, need_shared, need_tool  # tests/conftest.py (this folder is a package)
 
 FILTER_ID = "obs_matting_filter"
 PORTRAIT = "p_09ba26b4.jpg"  # 1920x1080: resized to the 1280x720 canvas
@@ -30,8 +29,7 @@ logging.getLogger("obsws_python").setLevel(logging.CRITICAL)  # it logs every re
 
 
 def _require_obs():
-    if shutil.which("obs") is None or shutil.which("Xvfb") is None:
-        pytest.skip("needs OBS Studio and Xvfb (apt-get install obs-studio obs-plugins xvfb)")
+    need_tool("obs", "Xvfb", why="apt-get install obs-studio obs-plugins xvfb; ./setup.sh --test does")
 
 
 @pytest.fixture(scope="session")
