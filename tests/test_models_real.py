@@ -143,3 +143,21 @@ def test_feeds_are_the_shrunk_frame_normalised_as_the_manifest_says(model_id, po
             want = want.transpose(2, 0, 1)
         assert name == spec.name and tensor.dtype == np.float32 and tensor.shape == (1, *want.shape)
         np.testing.assert_allclose(tensor[0], want, rtol=1e-6, atol=1e-6)
+        prepared, seen = matter.prepare(frame)  # the stream's path: the same tensor, a buffer of its own
+        np.testing.assert_array_equal(prepared, tensor)
+        assert prepared is not tensor and np.array_equal(seen, shrink_for_model(frame, spec.size))
+
+
+def test_prepare_leaves_the_adapters_own_state_alone(portraits, shared_models_dir):
+    """A stream prepares the next frame on a helper thread while the subject zoom runs predict() on the same
+    adapter (its crop): prepare() must not write the adapter's input buffer or its last_model_rgb, or the
+    crop's inference reads the next frame's pixels (masks that differed from run to run)."""
+    matter = create_matter("mediapipe_selfie_general", device="cpu", threads=2, search_dirs=[shared_models_dir])
+    crop, following = portraits[0][1][:400, :400], portraits[1][1]
+    want = matter.predict(crop)
+    buffer, seen = matter._input.copy(), matter.last_model_rgb
+    matter.prepare(following)
+    assert matter.last_model_rgb is seen
+    np.testing.assert_array_equal(matter._input, buffer)
+    np.testing.assert_array_equal(matter.session.run(None, {matter.spec.input.name: matter._input})[0][0, ..., 0],
+                                  want)

@@ -174,10 +174,12 @@ class Matter:
 
     def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(input tensor, the frame as the model sees it): the part of predict() that needs no session,
-        so a stream can prepare the next frame on another thread while the model runs this one. The
-        tensor is a private copy (the adapter's buffer is reused by the next call)."""
+        so a stream can prepare the next frame on another thread while the model runs this one. It touches
+        nothing the adapter keeps: a view (the subject zoom's crop) may be running predict() on this same
+        adapter on the other thread, filling its buffer and setting its last_model_rgb meanwhile."""
         self._check_frame(rgb)
-        return self._normalise(rgb).copy(), self.last_model_rgb
+        img = self._resized(rgb, self.input_hw(rgb.shape[:2]))
+        return self._fill(img, np.empty(self._tensor_shape(img), np.float32)), img
 
     def predict_prepared(self, tensor: np.ndarray) -> np.ndarray:
         """predict() for a tensor from prepare() (last_model_rgb is left alone: it may already belong to
@@ -204,29 +206,37 @@ class Matter:
 
     def _normalise(self, rgb: np.ndarray) -> np.ndarray:
         """Resize, reorder and normalise into the preallocated input tensor (no per-frame allocations
-        beyond the resize). With zero mean and unit std (MediaPipe, RVM) it is a single multiply."""
-        spec = self.spec.input
+        beyond the resize); the resized frame becomes last_model_rgb."""
         img = self._resized(rgb, self.input_hw(rgb.shape[:2]))
         self.last_model_rgb = img
-        if spec.channels == "BGR":
-            img = img[:, :, ::-1]
-        h, w = img.shape[:2]
-        shape = (1, h, w, 3) if spec.layout == "NHWC" else (1, 3, h, w)
+        shape = self._tensor_shape(img)
         if self._input is None or self._input.shape != shape:
             self._input = np.empty(shape, np.float32)
-            mean = np.asarray(spec.mean, np.float32)
-            factor = np.float32(spec.scale) / np.asarray(spec.std, np.float32)
-            self._plain_scale = not mean.any() and bool(np.all(factor == factor[0]))
-            self._mean = mean if spec.layout == "NHWC" else mean[:, None, None]
-            self._factor = factor if spec.layout == "NHWC" else factor[:, None, None]
-        dst = self._input[0]
-        src = img if spec.layout == "NHWC" else img.transpose(2, 0, 1)
-        if self._plain_scale:
-            np.multiply(src, self._factor.flat[0], out=dst, casting="unsafe")
+        return self._fill(img, self._input)
+
+    def _tensor_shape(self, img: np.ndarray) -> tuple[int, int, int, int]:
+        h, w = img.shape[:2]
+        return (1, h, w, 3) if self.spec.input.layout == "NHWC" else (1, 3, h, w)
+
+    def _fill(self, img: np.ndarray, tensor: np.ndarray) -> np.ndarray:
+        """The resized frame `img` reordered and normalised into `tensor`. With zero mean and unit std
+        (MediaPipe, RVM) it is a single multiply."""
+        spec = self.spec.input
+        mean = np.asarray(spec.mean, np.float32)
+        factor = np.float32(spec.scale) / np.asarray(spec.std, np.float32)
+        if spec.channels == "BGR":
+            img = img[:, :, ::-1]
+        dst = tensor[0]
+        if spec.layout == "NHWC":
+            src = img
         else:
-            np.subtract(src, self._mean, out=dst, casting="unsafe")
-            np.multiply(dst, self._factor, out=dst)
-        return self._input
+            src, mean, factor = img.transpose(2, 0, 1), mean[:, None, None], factor[:, None, None]
+        if not mean.any() and bool(np.all(factor == factor.flat[0])):
+            np.multiply(src, factor.flat[0], out=dst, casting="unsafe")
+        else:
+            np.subtract(src, mean, out=dst, casting="unsafe")
+            np.multiply(dst, factor, out=dst)
+        return tensor
 
     def warmup(self, session) -> None:
         """One run on a grey frame (used by runtime.create_session to prove the device works)."""
