@@ -25,7 +25,7 @@ from . import libobs as L
 from . import properties, renderer
 from .convert import (CUSTOM_PRESET, PRESET_KEY, effective_preset, preset_values_to_fill, preset_values_to_write,
                       settings_from_values)
-from .graphics import FilterGraphics
+from .graphics import TEMPORAL_GAP_S, FilterGraphics
 
 EFFECT_PATH = str(paths.EFFECTS_DIR / "matte.effect")
 STEPS = ("small_render", "stage", "map_copy", "upload", "refine", "main_draw", "total")
@@ -83,6 +83,13 @@ class MattingFilter:
         self.destroyed = False
         self.refined_key = None
         self.temporal_active = False  # the last frame drew with the temporal guide (stats)
+        # OBS renders a source once per view that shows it (the program, studio mode's preview, a projector,
+        # the same source twice in a scene): the frame's work is done on its first render only
+        self.frame_time = None  # obs_get_video_frame_time of the last render
+        self.rendered_at = 0.0  # perf_counter of the last render: a longer gap means the source was hidden
+        self.repeat_renders = 0  # renders after the first of a frame (stats)
+        self.sync_fallbacks = 0  # frames shown in sync mode with no stored frame as old as the mask (stats)
+        self.ring_pushes = 0  # frames stored in the sync ring (stats: one a frame, however often it renders)
         self.worker = None
         self.worker_error: str | None = None
         raw = L.obs_source_get_name(source)
@@ -108,6 +115,9 @@ class MattingFilter:
             return self.gfx.effect_error
         if self.worker is not None and self.worker.error:
             return self.worker.error
+        refiner = getattr(self.gfx, "refiner", None)
+        if refiner is not None and refiner.error and not self.gfx.refined_tex:
+            return refiner.error  # no refined mask to draw with, so the video passes through
         return self.error
 
     def status_text(self) -> str:
@@ -195,7 +205,9 @@ class MattingFilter:
         stats = {"name": self.name, "source": self.parent_name, "time": time.time(),
                  "graphics_ms": self.times.summary(), "status": self.status_text(), "problem": self.problem(),
                  "renderer": self.gfx.renderer, "edge_denoise": self.edge_denoise(self.settings.edge_denoise),
-                 "edge_temporal": self.temporal_active}
+                 "edge_temporal": self.temporal_active, "frames": self.frame_id,
+                 "repeat_renders": self.repeat_renders, "ring_pushes": self.ring_pushes,
+                 "sync_fallbacks": self.sync_fallbacks}
         if self.worker is not None:
             s = self.worker.stats()
             stats.update(masks_per_second=s.masks_per_second, inference_ms=s.inference_ms,
@@ -235,6 +247,16 @@ class MattingFilter:
         self.temporal_active = bool(guide)
         return guide
 
+    def guide_for(self, target: int, parent: int, w: int, h: int, frame_tex: int, linear: bool, now: float,
+                  repeat: bool, direct: bool = False) -> int:
+        """This frame's temporal guide: drawn on the frame's first render, the same texture on the others
+        (a second blend of the same frame would weigh it twice)."""
+        if not repeat:
+            return self.temporal_guide(target, parent, w, h, frame_tex, linear, now, direct)
+        guide = self.gfx.current_guide()
+        self.temporal_active = bool(guide)
+        return guide
+
     def small_size(self, w: int, h: int) -> tuple[int, int]:
         side = max(16, min(int(self.settings.inference_size), max(w, h)))
         if w >= h:
@@ -246,7 +268,9 @@ class MattingFilter:
         source = self.source
         target = L.obs_filter_get_target(source)
         parent = L.obs_filter_get_parent(source)
-        if not target or not parent or self.worker is None or not self.gfx.ensure_effect():
+        if not target or not parent:
+            return  # not attached (libobs' skip would dereference the missing parent)
+        if self.worker is None or not self.gfx.ensure_effect():
             L.obs_source_skip_video_filter(source)
             return
         w, h = L.obs_source_get_base_width(target), L.obs_source_get_base_height(target)
@@ -263,10 +287,22 @@ class MattingFilter:
                 self.refined_key = None
                 worker.reset()
             self.source_size = (w, h)
+        frame_time = L.obs_get_video_frame_time()
+        repeat = frame_time == self.frame_time  # another view of the frame already rendered: draw only
+        self.frame_time = frame_time
+        if repeat:
+            self.repeat_renders += 1
+        elif t0 - self.rendered_at > TEMPORAL_GAP_S and self.rendered_at:
+            # back after a gap (scene switched away, filter disabled): the pictures kept from before it
+            # would show the past (sync) or hand the model an old frame
+            gfx.forget_frames()
+        if not repeat:
+            self.rendered_at = t0
         s = self.settings
         mode = s.background
-        pacer.frame(t0)
-        self.frame_id += 1
+        if not repeat:
+            pacer.frame(t0)
+            self.frame_id += 1
         result = worker.latest()
         if worker.error:
             result = None
@@ -277,12 +313,12 @@ class MattingFilter:
         # frame, after OBS's own end-of-frame flush has rendered it.
 
         # 1. the model's input: the copy staged on the previous frame goes to the worker
-        staged = gfx.read_staged()
+        staged = gfx.read_staged() if not repeat else None
         if staged is not None:
             worker.submit(staged.pixels, staged.frame_id, staged.timestamp)
             gfx.remember_posted(staged)  # the guide of the mask that will come from it
             pacer.posted(staged.frame_id, t0)
-        if gfx.to_stage is not None:
+        if gfx.to_stage is not None and not repeat:
             gfx.stage_rendered()  # last frame's copy: rendered by now, so this is a plain copy
         t1 = time.perf_counter()
 
@@ -299,7 +335,7 @@ class MattingFilter:
         refiner = gfx.refiner
         steady = self.edge_denoise(s.edge_denoise)  # the denoised guide
         over_time = steady and s.edge_denoise != "spatial"  # and the temporal guide on top
-        if result is not None:
+        if result is not None and not repeat:
             pacer.observe(result.seq, result.frame_id, result.produced_at)
             guided = s.feather_mode == "guided"
             # the guide's noise (~1 ms a mask) only for the temporal guide, its one reader
@@ -309,7 +345,7 @@ class MattingFilter:
                 self.refined_key = key
                 refiner.post(key, result.mask, gfx.frame_for(result.frame_id), s.erode, s.feather, guided,
                              (w, h), linear, noise)
-        done = refiner.take()
+        done = refiner.take() if not repeat else None
         if done is not None and done[0][-2:] == (w, h):
             gfx.upload_refined(done[1])
         if refiner.error:
@@ -347,29 +383,33 @@ class MattingFilter:
 
         # 5. this frame's small copy: for the model only on frames the worker will take (stage_pacer),
         # and every frame in blur mode (the blurred background follows the video)
-        stage_now = pacer.should_stage(t0, result.frame_id if result is not None else None,
-                                       s.max_masks_per_second, frames_to_post=2)
+        stage_now = not repeat and pacer.should_stage(t0, result.frame_id if result is not None else None,
+                                                      s.max_masks_per_second, frames_to_post=2)
         small = 0
         sw, sh = self.small_size(w, h)
-        if stage_now or mode == "blur":
+        if stage_now or (mode == "blur" and not repeat):
             small = gfx.render_small(target, parent, w, h, sw, sh)
         if stage_now and small:
             gfx.to_stage = (self.frame_id, t0)  # staged next frame, posted the frame after
             pacer.staged(t0)
         t4 = time.perf_counter()
         if not ready:  # no mask yet (model loading) or a failing worker: the video passes through
-            if s.sync_video:
+            if s.sync_video and not repeat:
                 gfx.drop_ring()
             L.obs_source_skip_video_filter(source)
             return
 
         # 6. the one full-size pass (after the temporal guide's two when steady edges are on)
         if s.sync_video:
-            gfx.ring_push(target, parent, w, h, t0)
+            if not repeat:
+                gfx.ring_push(target, parent, w, h, t0)
+                self.ring_pushes += 1
             frame_tex = gfx.ring_pick(result.timestamp)
+            if not gfx.ring_matched and not repeat:
+                self.sync_fallbacks += 1
             if frame_tex:
                 draw_linear = bool(L.gs_get_linear_srgb())
-                guide = self.temporal_guide(target, parent, w, h, frame_tex, draw_linear, t0) if temporal else 0
+                guide = self.guide_for(target, parent, w, h, frame_tex, draw_linear, t0, repeat) if temporal else 0
                 gfx.set_draw_params(s.color_rgb, draw_linear, bg, bg_scale, (w, h), guide)
                 gfx.draw_texture(frame_tex, w, h, gfx.technique(mode, steady, bool(guide)))
             else:
@@ -377,7 +417,7 @@ class MattingFilter:
         else:
             if gfx.ring:
                 gfx.drop_ring()
-            guide = self.temporal_guide(target, parent, w, h, 0, linear, t0, direct) if temporal else 0
+            guide = self.guide_for(target, parent, w, h, 0, linear, t0, repeat, direct) if temporal else 0
             if L.obs_source_process_filter_begin(source, L.GS_RGBA, L.OBS_ALLOW_DIRECT_RENDERING):
                 gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale, (w, h), guide)
                 L.obs_source_process_filter_tech_end(source, gfx.effect, w, h, gfx.technique(mode, steady, bool(guide)))
@@ -396,6 +436,7 @@ class MattingFilter:
         self.destroyed = True
         # join with the GIL released (Thread.join); libobs guarantees no render/tick of this instance now
         self.stop_worker(2.0)
+        self.gfx.refiner.stop()  # its join (up to a second) outside the graphics lock, which OBS renders under
         L.obs_enter_graphics()  # CDLL: waits for the graphics thread without holding the GIL
         try:
             self.gfx.destroy()

@@ -70,6 +70,7 @@ class FilterGraphics:
         self.stage_index = 0
         self.pending: tuple[int, int, float] | None = None  # (stage index, frame id, timestamp)
         self.to_stage: tuple[int, float] | None = None  # the small copy rendered last frame, to stage
+        self.ring_matched = False  # ring_pick found a frame as old as the mask
         self.refined_tex = 0  # RGBA16 at the mask's size (fast_guided.pack)
         self.refined_size = (0, 0)
         self.refined_ramp = 0.0  # the re-sharpening ramp that goes with the texture (fast_guided.Refined)
@@ -237,12 +238,25 @@ class FilterGraphics:
             if self.refined_tex:
                 L.gs_texture_destroy(self.refined_tex)
             self.refined_tex = L.gs_texture_create(w, h, L.GS_RGBA16, 1, None, L.GS_DYNAMIC) or 0
-            self.refined_size = (w, h)
+            self.refined_size = (w, h) if self.refined_tex else (0, 0)  # a failed creation is tried again
         if self.refined_tex:
             L.gs_texture_set_image(self.refined_tex, packed.ctypes.data, w * 8, False)
             self.refined_ramp = refined.ramp
             self.refined_noise = refined.guide_noise
         return self.refined_tex
+
+    def forget_frames(self) -> None:
+        """Drop every picture kept from earlier frames (the sync ring, the staged copy waiting to be read or
+        staged), after a gap in rendering: they show the source as it was before the gap."""
+        self.drop_ring()
+        self.pending, self.to_stage = None, None
+        self.small_valid = False
+
+    def current_guide(self) -> int:
+        """The temporal guide drawn earlier in this frame, for another render of the same frame, or 0."""
+        if not self.guide_valid or not self.guide[self.guide_index]:
+            return 0
+        return L.gs_texrender_get_texture(self.guide[self.guide_index]) or 0
 
     def forget_mask(self) -> None:
         if self.refined_tex:
@@ -454,7 +468,8 @@ class FilterGraphics:
             entry[1] = -1.0
 
     def ring_pick(self, timestamp: float) -> int:
-        """The newest stored frame not newer than `timestamp` (else the oldest), or 0."""
+        """The newest stored frame not newer than `timestamp` (else the oldest), or 0. ring_matched: whether
+        a stored frame was as old as `timestamp` (else the video is ahead of its mask)."""
         best, best_t, oldest, oldest_t = 0, -1.0, 0, float("inf")
         for tr, t in self.ring:
             if t < 0:
@@ -464,4 +479,5 @@ class FilterGraphics:
             if t < oldest_t:
                 oldest, oldest_t = tr, t
         chosen = best or oldest
+        self.ring_matched = bool(best)
         return (L.gs_texrender_get_texture(chosen) or 0) if chosen else 0
