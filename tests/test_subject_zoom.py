@@ -191,5 +191,6 @@ def test_a_stream_gives_the_masks_one_by_one_processing_gives(portraits):
     by_one = [one.process(f) for f in frames]
     streamed = [m for _, m in MaskPipeline(settings, search_dirs=SEARCH).stream(iter(frames))]
     assert one.matter.box is not None  # the zoom cropped
+    assert len(streamed) == len(frames)  # zip below would pass a stream that drops its last mask
     for a, b in zip(by_one, streamed):
         assert np.abs(a - b).max() < 1e-5

@@ -11,6 +11,8 @@ import pytest
 import cv2
 
 from obsmatte import paths
+from obsmatte import worker as worker_module
+from obsmatte.pipeline import StepTimes
 from obsmatte.settings import MatteSettings
 from obsmatte.worker import MattingWorker
 
@@ -71,6 +73,54 @@ def test_mailbox_keeps_only_the_newest_frame(worker_factory, small_portrait):
     assert w.stats().dropped_frames >= 40
 
 
+class _FastPipeline:
+    """Stands in for MaskPipeline (same calls the worker makes): ~1 ms a mask, so the cap sets the pace, not
+    the model or two busy shared cores."""
+    device_info = None
+    gpu_note = None
+
+    def __init__(self, settings, search_dirs=None):
+        self.times = StepTimes(inference=1.0)
+
+    def process(self, rgb):
+        time.sleep(0.001)
+        return np.zeros((18, 32), np.float32)  # a new array each time: the worker scales it in place
+
+    def update(self, settings):
+        pass
+
+    def reset(self):
+        pass
+
+
+def test_max_masks_per_second_caps_the_rate_and_zero_is_unlimited(monkeypatch):
+    """Frames arrive at ~200/s for 2 s: a cap of 5 gives ~10 masks (one per 0.2 s), a cap of 0 (as fast as
+    possible) one per frame, far more. Both workers run side by side, so the test takes ~2 s."""
+    monkeypatch.setattr(worker_module, "MaskPipeline", _FastPipeline)
+    capped = MattingWorker(MatteSettings({"max_masks_per_second": 5.0}), name="obsmatte-capped").start()
+    free = MattingWorker(MatteSettings({"max_masks_per_second": 0.0}), name="obsmatte-free").start()
+    workers = (capped, free)
+    frame = np.zeros((36, 64, 3), np.uint8)
+    try:
+        for w in workers:
+            w.submit(frame, 0, time.perf_counter())
+        assert _wait(lambda: all(w.latest() is not None for w in workers), 5.0), [w.status_text() for w in workers]
+        first = [w.latest().seq for w in workers]
+        frame_id, end = 1, time.monotonic() + 2.0
+        while time.monotonic() < end:
+            for w in workers:
+                w.submit(frame, frame_id, time.perf_counter())
+            frame_id += 1
+            time.sleep(0.005)
+        made = [w.latest().seq - s for w, s in zip(workers, first)]
+    finally:
+        assert all(w.stop(5.0) for w in workers), "worker thread did not stop"
+    assert 7 <= made[0] <= 13, (made, frame_id)
+    # each mask needs a new frame: unlimited follows the ~200 frames/s (a model at ~1 ms keeps up)
+    assert made[1] > 60, (made, frame_id)
+    assert capped.stats().dropped_frames > frame_id // 2, "the capped worker takes the newest frame, not each"
+
+
 def test_live_settings_do_not_reload_the_model_but_model_change_does(worker_factory, small_portrait):
     w = worker_factory()
     w.submit(small_portrait, 1, time.perf_counter())
@@ -89,6 +139,24 @@ def test_live_settings_do_not_reload_the_model_but_model_change_does(worker_fact
     w.submit(small_portrait, 3, time.perf_counter())
     assert _wait(lambda: w.latest() is not None and w.latest().frame_id == 3)
     assert w._pipeline is not first_pipeline
+    assert w.latest().mask.shape == (256, 256)
+
+
+def test_a_model_change_keeps_the_last_mask_until_the_new_models_first(worker_factory, small_portrait):
+    """Choosing a preset with other models reloads them; meanwhile and after, until the new model's first
+    mask, the filter keeps drawing the last mask: with none it would pass the video through (the room behind
+    the streamer) for a frame or two."""
+    w = worker_factory()
+    w.submit(small_portrait, 1, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None)
+    old = w.latest()
+    first_pipeline = w._pipeline
+    w.update(MatteSettings({"model": "mediapipe_selfie_general"}))
+    assert _wait(lambda: w._pipeline is not None and w._pipeline is not first_pipeline)
+    time.sleep(0.05)
+    assert w.latest() is old
+    w.submit(small_portrait, 2, time.perf_counter())
+    assert _wait(lambda: w.latest().frame_id == 2)
     assert w.latest().mask.shape == (256, 256)
 
 

@@ -174,7 +174,8 @@ class MattingWorker:
                 info = self._pipeline.device_info
                 note = self._pipeline.gpu_note  # whether the GPU model runs, and why not
                 self._device = (info.describe() if info else "CPU") + (f" · {note}" if note else "")
-                self._result = None
+                # the last mask stays until the new model's first one, as it did while the model loaded:
+                # clearing it would pass the video through, background and all, for a frame or two
             else:
                 self._pipeline.update(settings)
             self._loaded_settings = settings
