@@ -113,7 +113,7 @@ def cmd_batch(args) -> int:
     pipeline = MaskPipeline(settings)
     ext = ".png" if args.format == "png" else ".jpg"
     taken: set[Path] = set(inputs)
-    written, failed = [], []
+    written, failed, n_ok = [], [], 0
     progress = Progress(len(files), "batch")
     for f in files:
         try:
@@ -124,21 +124,22 @@ def cmd_batch(args) -> int:
             target = _unique_path((out_dir / (f.stem + suffix + ext)).resolve(), taken)
             written.append(compose.save_image(target, out, args.format, background_color=settings.color_rgb,
                                               protect=inputs))
+            n_ok += 1
             if args.save_alpha:
                 apath = _unique_path((out_dir / (f.stem + suffix + "_alpha.png")).resolve(), taken)
                 written.append(_save_alpha(alpha, apath, inputs))
             progress.step(f.name)
-        except MattingError as e:
-            failed.append((f, str(e)))
+        except Exception as e:  # MattingError's clear message; anything else still skips only this file
+            why = str(e) if isinstance(e, MattingError) else f"{f}: {e.__class__.__name__}: {e}"
+            failed.append((f, why))
             progress.step(f"skipped {f.name}")
-            print(f"obs-matting: skipped: {e}", file=sys.stderr)
+            print(f"obs-matting: skipped: {why}", file=sys.stderr)
     if args.zip and written:
         zpath = _unique_path(out_dir / f"obs-matting-{time.strftime('%Y%m%d-%H%M%S')}.zip", taken)
         with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as z:
             for w in written:
                 z.write(w, w.name)
         print(f"wrote {zpath}")
-    n_ok = len([w for w in written if not w.stem.endswith("_alpha")])
     print(f"batch done: {n_ok} written, {len(failed)} skipped, output in {out_dir}")
     for f, why in failed:
         print(f"  skipped {f.name}: {why}")
@@ -224,6 +225,9 @@ def cmd_video(args) -> int:
     if sink.count == 0:
         raise ImageError(f"no frames could be read from {src}")
     print(f"wrote {sink.count} frames to {dst} ({w}x{h} @ {fps:.2f} fps, model {_models(pipeline)})")
+    if total and sink.count < total - max(1, total // 100):  # headers' counts are estimates: a frame or 1% off
+        print(f"obs-matting: warning: {src} ended after {sink.count} of the {total} frames its header announces "
+              "(a cut or damaged file?); the frames read are written", file=sys.stderr)
     return 0
 
 

@@ -241,12 +241,46 @@ def _truncation(kind: str, data: bytes) -> str | None:
     a cut file without saying why or decodes it silently with a grey bottom half; this check does not."""
     if kind == "PNG" and b"IEND" not in data[-4096:]:
         return "the file is truncated (PNG has no end chunk)"
-    if kind == "JPEG":
-        # The entropy-coded data escapes 0xFF bytes, so the end marker FFD9 can only follow the last
-        # start-of-scan marker FFDA when the file is complete (an EXIF thumbnail's own FFD9 comes earlier).
-        if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
-            return "the file is truncated (JPEG has no end marker)"
+    if kind == "JPEG" and not _jpeg_reaches_its_end(data):
+        return "the file is truncated (JPEG has no end marker)"
     return None
+
+
+def _jpeg_reaches_its_end(data: bytes) -> bool:
+    """Whether the JPEG's own marker segments and scans lead to its end marker (FFD9). Walked from the start
+    rather than searched from the end: bytes after the image (a phone's motion photo appends a video) may
+    hold FFDA or FFD9 themselves, and an EXIF thumbnail's FFD9 lies inside a segment that is skipped whole.
+    In a scan, the entropy-coded data escapes 0xFF as FF00 and has restart markers FFD0-FFD7; any other
+    marker ends it. A structure it cannot follow counts as complete: OpenCV judges that file itself."""
+    i, n = 2, len(data)
+    while i + 1 < n:
+        if data[i] != 0xFF:
+            return True
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if marker == 0xD9:
+            return True
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length
+            i += 2
+            continue
+        if i + 3 >= n:
+            return False
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        if marker != 0xDA:
+            continue
+        while True:  # the scan's entropy-coded data, up to the next real marker
+            j = data.find(b"\xff", i)
+            if j < 0 or j + 1 >= n:
+                return False
+            following = data[j + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7:
+                i = j + 2
+                continue
+            i = j
+            break
+    return False
 
 
 @contextlib.contextmanager

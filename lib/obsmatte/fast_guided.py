@@ -357,6 +357,8 @@ def noise_sigma(guide_small: np.ndarray) -> float:
     """
     grey = cv2.cvtColor(np.ascontiguousarray(guide_small, dtype=np.float32), cv2.COLOR_RGB2GRAY)
     response = np.abs(cv2.filter2D(grey, -1, _LAPLACIAN_DIFFERENCE))[1:-1, 1:-1]
+    if response.size == 0:  # two pixels or fewer across: no interior to measure, and nothing to steady
+        return 0.0
     bh, bw = max(1, response.shape[0] // 8), max(1, response.shape[1] // 8)
     blocks = cv2.resize(response, (bw, bh), interpolation=cv2.INTER_AREA)
     return float(np.sqrt(np.pi / 2) / 6 * np.percentile(blocks, 10))
@@ -458,14 +460,25 @@ def fast_guided_feather(alpha_small: np.ndarray, frame_rgb: np.ndarray, feather_
 def erode_small(alpha_small: np.ndarray, radius_px: float) -> np.ndarray:
     """Grey erosion (radius > 0) / dilation (< 0) by a sub-pixel radius at the mask's size.
 
-    Radii in output pixels are fractions of a mask pixel (2 px on a 1280-wide source is 0.4 of a
+    Radii in output pixels are mostly fractions of a mask pixel (2 px on a 1280-wide source is 0.4 of a
     256-wide mask's pixel), too small for a morphological kernel. On a smooth mask the minimum over a
-    disk of radius r is, to first order, alpha - r * |grad alpha|, which is what this returns (clipped).
+    disk of radius r is, to first order, alpha - r * |grad alpha|, which is what the fraction gets. That
+    only moves the edge within the mask's soft band, so whole mask pixels of the radius are a true grey
+    erosion / dilation by a disk first (the slider's larger values: 20 px on a 1280-wide source is 4).
     """
     if radius_px == 0:
         return alpha_small
-    gy, gx = np.gradient(alpha_small)
-    return np.clip(alpha_small - np.float32(radius_px) * np.sqrt(gx * gx + gy * gy), 0.0, 1.0).astype(np.float32)
+    whole = int(abs(radius_px))
+    rest = np.float32(abs(radius_px) - whole)
+    out = alpha_small
+    if whole:
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * whole + 1, 2 * whole + 1))
+        out = (cv2.erode if radius_px > 0 else cv2.dilate)(out, disk)
+    if rest:
+        gy, gx = np.gradient(out)
+        step = rest if radius_px > 0 else -rest
+        out = np.clip(out - step * np.sqrt(gx * gx + gy * gy), 0.0, 1.0)
+    return out.astype(np.float32, copy=False)
 
 
 def refine_packed(mask_u8: np.ndarray, guide_frame: np.ndarray | None, erode_px: float, feather_px: float,

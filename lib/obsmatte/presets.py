@@ -110,10 +110,12 @@ def get_preset(name_or_path: str) -> Preset:
     candidate = Path(name_or_path)
     if candidate.suffix.lower() == ".json" or candidate.exists():
         return load_preset_file(candidate)
-    presets = load_presets()
+    broken: list[PresetError] = []  # a broken file of the user's must not hide the other presets
+    presets = load_presets(errors=broken)
     wanted = name_or_path.strip().lower().replace("-", "_").replace(" ", "_")
     for p in presets.values():
         if wanted in (p.id.lower(), p.name.lower().replace(" ", "_").replace("-", "_"),
                       p.name.lower().replace("é", "e")):
             return p
-    raise PresetError(f"unknown preset '{name_or_path}' (available: {', '.join(presets)})")
+    unreadable = "".join(f"; unreadable: {e}" for e in broken)
+    raise PresetError(f"unknown preset '{name_or_path}' (available: {', '.join(presets)}){unreadable}")
