@@ -1,7 +1,9 @@
 """The command line end to end on real images and videos with the shipped default model."""
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,9 +19,18 @@ from obsmatte import paths
 from conftest import iou, need_shared, need_tool
 
 
+@pytest.fixture(scope="module", autouse=True)
+def user_dir(tmp_path_factory):
+    """An empty user folder of this run's own for every command here (the screen tests' xvfb-run too): a user
+    preset or model left by an earlier run, or the developer's own, would override the shipped ones."""
+    folder = tmp_path_factory.mktemp("obsmatte-user")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OBSMATTE_USER_DIR", str(folder))
+        yield folder
+
+
 def run_cli(*args, env_extra=None, check=None, timeout=300):
     env = dict(os.environ)
-    env.setdefault("OBSMATTE_USER_DIR", str(Path(env.get("PYTEST_TMP", "/tmp")) / "obsmatte-test-user"))
     env.update(env_extra or {})
     proc = subprocess.run([sys.executable, "-m", "obsmatte", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=timeout)
@@ -54,6 +65,51 @@ def test_jpeg_output_is_flattened_onto_the_colour(tmp_path, portrait_files):
     assert bgr.ndim == 3 and bgr.shape[2] == 3
     corner = bgr[:15, :15].reshape(-1, 3).mean(0)  # background corner: red (BGR order)
     assert corner[2] > 200 and corner[0] < 60 and corner[1] < 60
+
+
+def _truth(src: Path) -> np.ndarray:
+    return cv2.imread(str(src.parent.parent / "alpha" / (src.stem + ".png")), cv2.IMREAD_GRAYSCALE)
+
+
+def _sure(truth: np.ndarray, value: int) -> np.ndarray:
+    """Where the true alpha is `value` (0 or 255) well away from the edge, so the matte's edge cannot decide."""
+    return cv2.erode((truth == value).astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+
+
+def test_background_image_replaces_the_background(tmp_path, portrait_files):
+    src = portrait_files[0]
+    rgb = cv2.imread(str(src))
+    h, w = rgb.shape[:2]
+    # the frame's own size (fill = no resize) and a pattern no single colour or blur can imitate
+    yy, xx = np.mgrid[0:h, 0:w]
+    bg = np.dstack([xx * 255 // w, yy * 255 // h, ((xx // 40 + yy // 40) % 2) * 255]).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "bg.png"), bg)
+    out = tmp_path / "out.png"
+    run_cli("image", src, out, "--background", "image", "--background-image", tmp_path / "bg.png", check=0)
+    img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert img.shape == (h, w, 3), "an image background is opaque: plain RGB at the input's size"
+    truth = _truth(src)
+    near = np.abs(img.astype(int) - bg).max(axis=2) <= 2
+    assert near[_sure(truth, 0)].mean() > 0.95, "the background is the image"
+    kept = np.abs(img.astype(int) - rgb).max(axis=2) <= 2
+    assert kept[_sure(truth, 255)].mean() > 0.95, "the person is the input's own pixels"
+
+
+def test_background_image_without_a_file_is_a_clear_error(tmp_path, portrait_files):
+    p = run_cli("image", portrait_files[0], tmp_path / "o.png", "--background", "image", check=2)
+    assert "--background-image" in p.stderr, p.stderr
+    assert p.stderr.strip().count("\n") == 0, "one line, no traceback"
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_format_jpg_writes_jpeg_whatever_the_name(tmp_path, portrait_files):
+    out = tmp_path / "matte"  # no extension: the format comes from --format alone
+    run_cli("image", portrait_files[1], out, "--format", "jpg", check=0)
+    assert out.read_bytes()[:3] == b"\xff\xd8\xff", "JPEG data (SOI marker)"
+    bgr = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert bgr.ndim == 3 and bgr.shape[2] == 3
+    corner = bgr[:15, :15].reshape(-1, 3).mean(0)  # flattened onto the default colour, green (BGR order)
+    assert corner[1] > 200 and corner[0] < 60 and corner[2] < 60, corner
 
 
 def test_preset_and_flags_apply(tmp_path, portrait_files):
@@ -139,6 +195,36 @@ def test_batch_skips_bad_files_and_never_overwrites(tmp_path, portrait_files):
     assert (src / "a_matte.png").exists()
 
 
+def test_batch_save_alpha_and_jpeg(tmp_path, portrait_files):
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in portrait_files[:2]:
+        shutil.copy(f, src / f.name)
+    stems = [f.stem for f in portrait_files[:2]]
+    p = run_cli("batch", src, tmp_path / "png", "--save-alpha", check=0)
+    assert "2 written, 0 skipped" in p.stdout, p.stdout + p.stderr  # the mattes count, not their alpha files
+    assert sorted(f.name for f in (tmp_path / "png").iterdir()) == sorted(
+        [f"{s}.png" for s in stems] + [f"{s}_alpha.png" for s in stems])
+    for stem, f in zip(stems, portrait_files):
+        rgba = cv2.imread(str(tmp_path / "png" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        alpha = cv2.imread(str(tmp_path / "png" / f"{stem}_alpha.png"), cv2.IMREAD_UNCHANGED)
+        assert alpha.ndim == 2, "the matte alone: one grey channel"
+        assert np.array_equal(alpha, rgba[:, :, 3]), "the same matte as the PNG's alpha, bit for bit"
+        # the person's matte (an empty or inverted one scores near 0; the second portrait is a hard one, ~0.67)
+        assert iou(alpha / 255.0, _truth(f) / 255.0) > 0.5
+
+    run_cli("batch", src, tmp_path / "jpg", "--format", "jpg", "--save-alpha", check=0)
+    for stem in stems:
+        out = tmp_path / "jpg" / f"{stem}.jpg"
+        assert out.read_bytes()[:3] == b"\xff\xd8\xff", "JPEG data (SOI marker)"
+        assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape[2] == 3, "JPEG has no alpha: flattened"
+        # a JPEG cannot carry the matte, so it still comes as a PNG, the same one
+        alpha = tmp_path / "jpg" / f"{stem}_alpha.png"
+        assert alpha.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert np.array_equal(cv2.imread(str(alpha), cv2.IMREAD_UNCHANGED),
+                              cv2.imread(str(tmp_path / "png" / f"{stem}_alpha.png"), cv2.IMREAD_UNCHANGED))
+
+
 def test_batch_of_unreadable_folder(tmp_path):
     p = run_cli("batch", tmp_path / "nope", tmp_path / "out", check=2)
     assert "not found" in p.stderr
@@ -170,25 +256,39 @@ def test_screen_region_written_to_a_file():
     out.unlink()
 
 
-def test_models_and_presets_listings():
+def test_models_and_presets_listings(user_dir):
     p = run_cli("models", check=0)
     assert "mediapipe_selfie_landscape" in p.stdout and "Apache-2.0" in p.stdout and "GPL-3.0" in p.stdout
     p = run_cli("presets", check=0)
     for name in ("Studio", "Café", "Multi-person", "Low light"):
         assert name in p.stdout
+    # the commands read this run's empty user folder, not one an earlier run (or the developer) filled
+    assert f"user presets folder: {user_dir / 'presets'}\n" in p.stdout, p.stdout
 
 
 def test_bench_prints_figures_for_the_default_model():
     p = run_cli("bench", "--runs", "5", "--models", "mediapipe_selfie_landscape", check=0)
-    rows = [l for l in p.stdout.splitlines() if l.startswith("mediapipe_selfie_landscape")]
-    assert len(rows) == 2
-    ratio = float(rows[0].split()[-1])
-    assert 0 < ratio <= 1.5
+    lines = p.stdout.splitlines()
+    header = next((l for l in lines if l.startswith("model ")), None)
+    assert header is not None, p.stdout
+    rows = [l for l in lines if l.startswith("mediapipe_selfie_landscape")]
+    assert len(rows) == 2, p.stdout  # the command line's 1280x720 and the OBS worker's small input
+
+    def column(row: str, name: str) -> float:
+        # figures are right-aligned under their names and "bare run" holds a space, so a figure is the last
+        # word of the row up to where its name ends in the header
+        return float(row[:re.search(rf"(?<!\S){name}(?!\S)", header).end()].split()[-1])
+
+    for row in rows:
+        # pipeline throughput over the bare model's, one frame at a time and streamed: README's target is 0.8
+        # for the default model; the floor only catches a broken pipeline (timings on a busy machine vary),
+        # the ceiling a figure upside down (bare / pipeline can hardly beat 1: the pipeline runs the model)
+        for name in ("ratio", "stream"):
+            assert 0.3 < column(row, name) <= 1.25, f"{name} out of range in\n{header}\n{row}"
 
 
 def test_bench_times_each_presets_own_pipeline():
     p = run_cli("bench", "--presets", "studio,multi_person", "--runs", "5", check=0)
-    import re
     rows = [l for l in p.stdout.splitlines() if l.startswith(("studio ", "multi_person "))]
     assert len(rows) == 4, p.stdout  # two presets, two inputs
     totals = [float(re.search(r"\)\s+[\d.]+\s+([\d.]+)\s", l).group(1)) for l in rows]  # pre, then total ms
@@ -196,12 +296,48 @@ def test_bench_times_each_presets_own_pipeline():
     assert all("(tiles)" in l for l in rows if l.startswith("multi_person"))
 
 
+def _opencv_gui() -> str:
+    """The GUI backend OpenCV was built with ("NONE" for the headless build the project depends on)."""
+    m = re.search(r"^\s*GUI:[ \t]*(\S+)", cv2.getBuildInformation(), re.M)
+    assert m, "OpenCV's build information has no 'GUI: <backend>' line to tell whether it can open windows"
+    return m.group(1)
+
+
 def test_screen_window_without_gui_support_explains_itself():
     need_tool("xvfb-run", why="./setup.sh --test installs it")
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable, "-m", "obsmatte", "screen",
            "--region", "0,0,160,120", "--seconds", "1"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    if p.returncode == 0:
-        assert "frames in" in p.stdout  # an OpenCV with GUI support showed the window
+    # the outcome is decided up front by the build: the command itself only finds out when imshow fails
+    if _opencv_gui().upper() == "NONE":
+        assert p.returncode == 2, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+        assert "cannot open windows" in p.stderr and "--out" in p.stderr, p.stderr
+        assert p.stderr.strip().count("\n") == 0, "one line, no traceback"
+        assert "frames in" not in p.stdout, "no summary of frames nobody saw"
     else:
-        assert p.returncode == 2 and "--out" in p.stderr, p.stderr
+        assert p.returncode == 0, p.stderr
+        assert re.search(r"screen: [1-9]\d* frames in", p.stdout), p.stdout  # the window showed frames
+
+
+def test_tune_dry_run_searches_and_reports_but_writes_no_preset():
+    from obsmatte.evaluation.tune import GRID, MAE_GAIN
+    need_shared("eval", "video")
+    before = {f.name: f.read_bytes() for f in paths.PRESETS_DIR.glob("*.json")}
+    # the smallest real search (~20 s on two cores): no random draws, so the seeds (the shipped presets and the
+    # defaults) and one coordinate sweep around the best; two frames per video for flicker
+    p = run_cli("tune", "--preset", "studio", "--budget", "0", "--video-frames", "2", "--dry-run", check=0)
+    assert {f.name: f.read_bytes() for f in paths.PRESETS_DIR.glob("*.json")} == before, "--dry-run wrote"
+    assert "wrote" not in p.stdout, p.stdout
+    m = re.search(r"^\[studio\] (\d+) candidates; best MAE [\d.]+ .*: (\{.*\})$", p.stdout, re.M)
+    assert m, p.stdout
+    chosen = ast.literal_eval(m.group(2))
+    assert set(chosen) == set(GRID) and all(chosen[k] in GRID[k] for k in GRID), chosen
+    # the sweep tries every grid value of every knob (the boost stays off outside low light)
+    assert int(m.group(1)) >= 1 + sum(len(v) - 1 for k, v in GRID.items() if k != "low_light_boost"), m.group(0)
+    m = re.search(r"^\[studio\] all portraits: ours MAE ([\d.]+) .*\| baseline MAE ([\d.]+) ", p.stdout, re.M)
+    assert m, p.stdout
+    ours, baseline = float(m.group(1)), float(m.group(2))
+    # the shipped Studio values are among the seeds and meet the MAE target (20% below the baseline's, ~0.55 x
+    # here), so a search that keeps the lowest MAE cannot end short of it; even the worst candidate it accepts
+    # beats the baseline (0.0078), so "better than the baseline" alone would not show that it kept the best
+    assert 0 < ours <= (1 - MAE_GAIN) * baseline, m.group(0)
