@@ -119,3 +119,14 @@ def test_missing_value_or_unknown_preset_is_custom():
     assert effective_preset("studio", {"threshold": 0.6}, PRESETS) == CUSTOM_PRESET
     assert effective_preset("gone", {}, PRESETS) == CUSTOM_PRESET
     assert not matches_preset({"threshold": "x"}, PRESETS["studio"])
+
+
+def test_an_update_writes_only_values_the_settings_do_not_hold():
+    """After the dialog's own callback wrote a chosen preset's values (on its thread), the filter's update on
+    the graphics thread finds nothing left to write; over obs-websocket it writes what differs."""
+    from obsmatte.obs.convert import values_that_differ
+    cafe = {"threshold": 0.65, "background_color": "#FFFFFF", "erode": 0, "feather_mode": "guided"}
+    assert values_that_differ(cafe, {"threshold": 0.65 + 1e-9, "background_color": "#ffffff", "erode": 0,
+                                     "feather_mode": "guided"}) == {}
+    assert values_that_differ(cafe, {"threshold": 0.5, "background_color": "#FFFFFF", "erode": 2}) == {
+        "threshold": 0.65, "erode": 0, "feather_mode": "guided"}

@@ -69,22 +69,27 @@ def preset_values_to_fill(chosen: str, presets: Mapping[str, Preset], given: Cal
     return {k: v for k, v in presets[chosen].values.items() if not given(k)}
 
 
+def same_value(key: str, have: Any, wanted: Any) -> bool:
+    """A stored value equals a preset's (floats within 1e-6, colours in any letter case)."""
+    if isinstance(wanted, float) or isinstance(have, float):
+        try:
+            return abs(float(have) - float(wanted)) <= 1e-6
+        except (TypeError, ValueError):
+            return False
+    if isinstance(wanted, str) and isinstance(have, str) and key == "background_color":
+        return have.upper() == wanted.upper()
+    return have == wanted
+
+
 def matches_preset(values: Mapping[str, Any], preset: Preset) -> bool:
     """True when every value the preset sets is still what the preset says."""
-    for key, wanted in preset.values.items():
-        have = values.get(key)
-        if isinstance(wanted, float) or isinstance(have, float):
-            try:
-                if abs(float(have) - float(wanted)) > 1e-6:
-                    return False
-            except (TypeError, ValueError):
-                return False
-        elif isinstance(wanted, str) and isinstance(have, str) and key == "background_color":
-            if have.upper() != wanted.upper():
-                return False
-        elif have != wanted:
-            return False
-    return True
+    return all(same_value(key, values.get(key), wanted) for key, wanted in preset.values.items())
+
+
+def values_that_differ(to_write: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of `to_write` the settings do not already hold: written from the graphics thread (the
+    filter's update), even an unchanged value is a write the dialog's thread may be racing."""
+    return {k: v for k, v in to_write.items() if not same_value(k, values.get(k), v)}
 
 
 def effective_preset(chosen: str, values: Mapping[str, Any], presets: Mapping[str, Preset]) -> str:

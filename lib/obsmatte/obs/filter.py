@@ -5,11 +5,14 @@ and draws with the newest mask it has. Whatever goes wrong (missing model, faili
 source, shader error) the video passes through unchanged and the reason goes to the status line and,
 once per distinct message, to the OBS log.
 
-Threads: create/update/get_properties come from the UI or obs-websocket threads, video_tick/video_render
-from the graphics thread, destroy from the destruction thread. Nothing here writes the source's
-obs_data from the render/tick path: obs_data is not thread-safe and obs-websocket reads it on its own
-thread. The status therefore lives in the properties dialog (built fresh by get_properties), in the OBS
-log (problems, once each) and in the optional OBSMATTE_STATS_FILE json.
+Threads: create and get_properties come from the UI or obs-websocket threads; update too on creation,
+but later updates libobs defers to the graphics thread (a video source's update runs in its video_tick),
+as it does video_tick/video_render; destroy comes from the destruction thread. obs_data is not
+thread-safe and the dialog and obs-websocket write it on their own threads, so the render/tick path
+never writes it, and an update writes only what a change over obs-websocket implies (a chosen preset's
+values, the 'Custom' label): the dialog's own callbacks write those on its thread first, so an update after
+a change in the dialog finds nothing to write. The status therefore lives in the properties dialog (built fresh by
+get_properties), in the OBS log (problems, once each) and in the optional OBSMATTE_STATS_FILE json.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from ..settings import MatteSettings
 from . import libobs as L
 from . import properties, renderer
 from .convert import (CUSTOM_PRESET, PRESET_KEY, effective_preset, preset_values_to_fill, preset_values_to_write,
-                      settings_from_values)
+                      settings_from_values, values_that_differ)
 from .graphics import TEMPORAL_GAP_S, FilterGraphics
 
 EFFECT_PATH = str(paths.EFFECTS_DIR / "matte.effect")
@@ -140,7 +143,7 @@ class MattingFilter:
         if first:
             to_write = preset_values_to_fill(chosen, presets, lambda key: properties.has_user_values(data, [key]))
         else:
-            to_write = preset_values_to_write(chosen, self.preset, presets)
+            to_write = values_that_differ(preset_values_to_write(chosen, self.preset, presets), values)
         if to_write:
             properties.write_values(data, to_write)
             values.update(to_write)

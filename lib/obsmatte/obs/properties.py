@@ -14,7 +14,7 @@ from .. import paths
 from ..presets import Preset, load_presets
 from ..settings import FIELDS, FIELDS_BY_KEY, Field
 from . import libobs as L
-from .convert import CUSTOM_PRESET, PRESET_KEY, color_from_obs, color_to_obs
+from .convert import CUSTOM_PRESET, PRESET_KEY, color_from_obs, color_to_obs, effective_preset
 
 GROUPS = (("model", "Model"), ("mask", "Mask"), ("background", "Background"), ("timing", "Timing"))
 CHOICE_LABELS = {
@@ -116,8 +116,31 @@ def _on_preset_chosen(_priv, _props, _prop, data) -> bool:
         return False
 
 
+def _show_custom_when_changed(data) -> bool:
+    """A value moved away from the chosen preset's: the preset shows 'Custom'. Done here, on the dialog's
+    (UI) thread as the value changes, so the filter's update, which libobs runs on the graphics thread,
+    finds the label already right and does not write the settings the dialog is writing. True when the
+    label changed (the dialog then redraws once to show it)."""
+    values = read_values(data)
+    chosen = values.get(PRESET_KEY, CUSTOM_PRESET)
+    shown = effective_preset(chosen, values, presets_or_empty())
+    if shown == chosen:
+        return False
+    write_values(data, {PRESET_KEY: shown})
+    return True
+
+
+def _on_value_changed(_priv, _props, _prop, data) -> bool:
+    try:
+        return _show_custom_when_changed(data)
+    except Exception:
+        L.log(L.LOG_WARNING, "value callback failed: " + traceback.format_exc(limit=3))
+        return False
+
+
 def _on_background_chosen(_priv, props, _prop, data) -> bool:
     try:
+        _show_custom_when_changed(data)
         raw = L.obs_data_get_string(data, b"background")
         background = raw.decode() if raw else "transparent"
         for key, shown_for in SHOWN_FOR_BACKGROUND.items():
@@ -139,6 +162,7 @@ def _on_refresh_status(_props, _prop, _data) -> bool:
 # (the registration module also pins this module for the whole process).
 PRESET_CALLBACK = L.MODIFIED_CALLBACK(_on_preset_chosen)
 BACKGROUND_CALLBACK = L.MODIFIED_CALLBACK(_on_background_chosen)
+VALUE_CALLBACK = L.MODIFIED_CALLBACK(_on_value_changed)
 REFRESH_CALLBACK = L.BUTTON_CALLBACK(_on_refresh_status)
 
 
@@ -226,8 +250,10 @@ def build_properties(status: str, is_error: bool) -> int:
         for f in FIELDS:
             if f.group != group_key:
                 continue
-            p = _add_field(group, f)
+            p = _add_field(group, f) or L.obs_properties_get(group, _b(f.key))
             if p:
                 L.obs_property_set_long_description(p, _b(f.help))
+                if f.key != "background":  # its own callback relabels too
+                    L.obs_property_set_modified_callback2(p, VALUE_CALLBACK, None)
         L.obs_properties_add_group(props, _b(group_key + "_group"), _b(group_label), L.OBS_GROUP_NORMAL, group)
     return props
