@@ -129,3 +129,11 @@ def test_a_video_shorter_than_its_header_says_is_written_with_a_warning(tmp_path
     p = run_cli("video", half, tmp_path / "half.mp4", user_dir=tmp_path / "user")
     assert p.returncode == 0, p.stderr
     assert "warning" in p.stderr and "of the 40 frames its header announces" in p.stderr, p.stderr
+
+
+def test_a_format_that_contradicts_the_output_name_is_refused(tmp_path, portrait):
+    p = run_cli("image", portrait, tmp_path / "out.png", "--format", "jpg", user_dir=tmp_path / "user")
+    assert p.returncode == 2 and "the name says PNG but the format asked for is JPG" in p.stderr, p.stderr
+    assert not (tmp_path / "out.png").exists()
+    p = run_cli("image", portrait, tmp_path / "out.jpg", user_dir=tmp_path / "user")
+    assert p.returncode == 0 and ", RGB," in p.stdout, p.stdout  # flattened: no alpha in a JPEG

@@ -56,7 +56,8 @@ def cmd_image(args) -> int:
     pipeline = MaskPipeline(settings)
     alpha, out = _matte_one(rgb, settings, pipeline, bg)
     written = compose.save_image(dst, out, fmt, background_color=settings.color_rgb, protect=[src])
-    print(f"wrote {written} ({out.shape[1]}x{out.shape[0]}, {'RGBA' if out.shape[2] == 4 else 'RGB'}, "
+    kind = "RGBA" if out.shape[2] == 4 and fmt == "png" else "RGB"  # JPEG: flattened onto the colour
+    print(f"wrote {written} ({out.shape[1]}x{out.shape[0]}, {kind}, "
           f"model {_models(pipeline)} on {pipeline.device_info.describe()})")
     if args.save_alpha:
         apath = _save_alpha(alpha, dst.with_name(dst.stem + "_alpha.png"), [src])

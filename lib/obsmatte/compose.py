@@ -353,6 +353,10 @@ def output_format(path: Path, fmt: str | None) -> str:
         fmt = "jpg"
     if fmt not in ("png", "jpg"):
         raise ImageError(f"cannot write image: {path}: unsupported output format '{fmt}' (use png or jpg)")
+    named = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}.get(path.suffix.lower())
+    if named is not None and named != fmt:  # JPEG bytes in a .png file would mislead every viewer
+        raise ImageError(f"cannot write image: {path}: the name says {named.upper()} but the format asked "
+                         f"for is {fmt.upper()}")
     return fmt
 
 
