@@ -332,31 +332,35 @@ def test_keep_video_in_sync_still_mattes(obs_session, background_region):
         _set(client, sync_video=False)
 
 
-def test_a_source_shown_twice_does_the_frames_work_once(obs_session, background_region):
-    """OBS renders a source once per view that shows it (studio mode's preview and program, a projector, the
-    same source twice in a scene). The frame's work (the sync ring, the temporal guide, staging the model's
-    copy) is done on its first render only: pushed twice a frame, the sync ring's six frames were three and
-    the video could run ahead of its mask; the temporal guide blended each frame in twice."""
-    from obsmatte.obs.headless import SCENE
+def test_a_frame_rendered_again_does_the_frames_work_once(obs_session, background_region):
+    """OBS renders a source once per view of it (studio mode's preview and program, a projector, the same
+    source twice in a scene, obs-websocket's screenshots). The frame's work (the sync ring, the temporal
+    guide, staging the model's copy) is done on its first render only: pushed on every render, the sync
+    ring's six frames were fewer and the video could run ahead of its mask; the temporal guide blended a
+    frame in twice. Here the other views are screenshots (adding a scene item at run time made OBS 29's
+    own UI crash at exit)."""
     obs, client = obs_session
-    item = client.create_scene_item(SCENE, "Portrait", True).scene_item_id  # the same source a second time
     _set(client, background="transparent", sync_video=True)
     try:
-        first = wait_for(lambda: (lambda st: st if st and st["repeat_renders"] > 0 else None)(
-            masks_flowing(obs, "Portrait")), 20, what="a second render of the same frame in the stats")
+        first = wait_for(lambda: masks_flowing(obs, "Portrait"), 20, what="masks with the video in sync")
+        shots = 0
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            screenshot(client, "Portrait")
+            shots += 1
         last = wait_for(lambda: (lambda st: st if st and st["time"] > first["time"] + 3.0 else None)(
             filter_stats(obs, "Portrait")), 15, what="stats three seconds on")
-        frames, repeats, pushes = (last[k] - first[k] for k in ("frames", "repeat_renders", "ring_pushes"))
-        print(f"over {last['time'] - first['time']:.1f} s: {frames} frames, {repeats} second renders, {pushes} "
-              f"frames stored for sync, {last['sync_fallbacks'] - first['sync_fallbacks']} shown without the "
-              "mask's own frame")
-        assert frames > 10 and repeats >= 0.7 * frames  # rendered twice (most frames: a lagged frame may not be)
-        assert pushes <= frames + 1  # and stored once (a stats file may be written mid-frame)
+        frames, repeats, pushes = (last[k] - first[k] for k in ("obs_frames_rendered", "repeat_renders",
+                                                             "ring_pushes"))
+        print(f"over {last['time'] - first['time']:.1f} s: OBS rendered {frames} frames, the filter {repeats} "
+              f"renders again of a frame ({shots} screenshots), {pushes} frames stored for sync")
+        assert shots >= 3 and frames > 10
+        assert repeats >= 0.5 * shots  # a screenshot renders a frame already drawn (or the next one, first)
+        assert pushes <= frames + 1  # at most once a frame OBS rendered (not lagged; stats written in a tick)
+        assert not last["problem"]
         wait_for(lambda: bool((screenshot(client, "Portrait")[:, :, 3][background_region] <= 2).all()) or None,
-                 20, what="a matted output with the source shown twice")
-        assert not filter_stats(obs, "Portrait")["problem"]
+                 20, what="a matted output with the video in sync")
     finally:
-        client.remove_scene_item(SCENE, item)
         _set(client, sync_video=False)
 
 

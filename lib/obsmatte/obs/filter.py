@@ -209,6 +209,7 @@ class MattingFilter:
                  "graphics_ms": self.times.summary(), "status": self.status_text(), "problem": self.problem(),
                  "renderer": self.gfx.renderer, "edge_denoise": self.edge_denoise(self.settings.edge_denoise),
                  "edge_temporal": self.temporal_active, "frames": self.frame_id,
+                 "obs_frames_rendered": L.obs_get_total_frames() - L.obs_get_lagged_frames(),
                  "repeat_renders": self.repeat_renders, "ring_pushes": self.ring_pushes,
                  "sync_fallbacks": self.sync_fallbacks}
         if self.worker is not None:
