@@ -128,7 +128,8 @@ $choices = @('3.12', '3.11', '3.10')
 if ($obsExe) {
     $obsVersion = Get-ObsVersion $obsExe
     Say "found OBS $obsVersion at $obsExe"
-    $choices = Get-PythonChoices $obsVersion
+    # @(...): PowerShell unrolls a returned one-item array into a plain string ("3.10"[0] would be '3')
+    $choices = @(Get-PythonChoices $obsVersion)
 } elseif (-not $Uninstall) {
     Fail $ExitNoObs "OBS Studio not found (registry and Program Files); install it from https://obsproject.com and run this again"
 }

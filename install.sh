@@ -96,9 +96,17 @@ main_linux() {
 
   local gpus=() line
   while IFS= read -r line; do [ -n "$line" ] && gpus+=(--gpu "$line"); done < <(gpu_names)
-  local site
-  if [ ! -x "$venv/bin/python" ]; then
+  local site recreate="" have
+  if [ -x "$venv/bin/python" ] && [ -f "$venv/.obs-matting-venv" ] && [ -n "$minor" ]; then
+    # a venv this script made for another Python than OBS links now (OBS or the system was upgraded)
+    have="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
+    [ "$have" = "$minor" ] || recreate=1
+  elif [ ! -x "$venv/bin/python" ] && [ -d "$venv" ] && [ -n "$(ls -A "$venv" 2>/dev/null)" ]; then
+    die $EXIT_NO_PERMISSION "$venv is not empty and holds no venv: choose another --venv (uninstall removes the venv this script makes)"
+  fi
+  if [ ! -x "$venv/bin/python" ] || [ -n "$recreate" ]; then
     if [ -n "$dry_run" ]; then
+      [ -n "$recreate" ] && say "would recreate the venv $venv: it has Python ${have:-?}, OBS links $minor"
       say "would create a venv with $python ($("$python" --version 2>&1)) in $venv"
       site="$venv/lib/python${minor:-$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')}/site-packages"
       say "would install: $(run_installer "$python" requirements --os linux ${cpu:+--cpu} ${gpus[@]+"${gpus[@]}"} | tr '\n' ' ')"
@@ -106,9 +114,10 @@ main_linux() {
         --obs-running no ${py_args[@]+"${py_args[@]}"} ${gpus[@]+"${gpus[@]}"}
       return 0
     fi
+    [ -n "$recreate" ] && say "recreating the venv $venv: it has Python ${have:-?}, OBS links $minor"
     say "creating a venv with $python ($("$python" --version 2>&1)) in $venv"
     mkdir -p "$(dirname "$venv")" 2>/dev/null || die $EXIT_NO_PERMISSION "cannot create $(dirname "$venv")"
-    "$python" -m venv "$venv" || die $EXIT_NO_PYTHON "could not make a venv with $python (Debian/Ubuntu: sudo apt-get install python3-venv)"
+    "$python" -m venv ${recreate:+--clear} "$venv" || die $EXIT_NO_PYTHON "could not make a venv with $python (Debian/Ubuntu: sudo apt-get install python3-venv)"
     touch "$venv/.obs-matting-venv"
   fi
   site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

@@ -179,3 +179,43 @@ def test_unwritable_ini_is_a_permission_error_with_its_own_exit_code(appdata, mo
     assert e.value.exit_code == 15
     assert ini.read_bytes() == original
     assert not list((appdata / "obs-studio").glob("*.obs-matting-tmp"))
+
+
+def test_obs31_not_yet_started_after_an_upgrade_gets_the_setting_in_global_ini(appdata):
+    """OBS 31+ copies an older OBS's global.ini to user.ini on its first start, and refuses (an error box,
+    the user's settings left behind) when user.ini exists: the installer must not create user.ini then."""
+    config = appdata / "obs-studio"
+    global_ini = config / "global.ini"
+    write(global_ini, "[General]\r\nLastVersion=503316480\r\n")  # 30.0.0
+    execute(build_install_plan(facts(appdata, "31.1")), facts(appdata, "31.1"), dry_run=False, out=lambda s: None)
+    assert not (config / "user.ini").exists()
+    assert obs_config.read_value(global_ini, "Python", "Path64bit") == PY_VALUE
+    # OBS 31 then moves it; uninstall takes our setting out of user.ini too
+    (config / "user.ini").write_bytes(global_ini.read_bytes())
+    execute(build_uninstall_plan(facts(appdata)), facts(appdata), dry_run=False, uninstall=True, out=lambda s: None)
+    assert obs_config.read_value(config / "user.ini", "Python", "Path64bit") is None
+    assert obs_config.read_value(global_ini, "Python", "Path64bit") is None
+
+
+def test_obs31_already_started_keeps_using_user_ini(appdata):
+    config = appdata / "obs-studio"
+    write(config / "global.ini", "[General]\r\nLastVersion=520093696\r\n")  # 31.0.0: moved already
+    execute(build_install_plan(facts(appdata, "31.1")), facts(appdata, "31.1"), dry_run=False, out=lambda s: None)
+    assert obs_config.read_value(config / "user.ini", "Python", "Path64bit") == PY_VALUE
+    assert obs_config.read_value(config / "global.ini", "Python", "Path64bit") is None
+
+
+def test_swapping_onnxruntime_builds_puts_the_wanted_one_back(monkeypatch):
+    """The builds share the `onnxruntime` folder: uninstalling the other one deletes files of the wanted one,
+    which pip still counts installed, so it is reinstalled; an empty `pip install` (an error) never runs."""
+    from obsmatte.installer import plan as plan_module
+    commands = []
+    monkeypatch.setattr(plan_module, "_run", lambda cmd, log: commands.append(cmd[3:]))
+    step = plan_module.InstallPackages("py", ["numpy==2.2.6", "onnxruntime-gpu==1.31.1"], [], ["onnxruntime"], "GPU")
+    step.apply(lambda s: None)
+    assert commands == [["uninstall", "-y", "onnxruntime"],
+                        ["install", "--disable-pip-version-check", "--force-reinstall", "--no-deps",
+                         "onnxruntime-gpu==1.31.1"]]
+    commands.clear()
+    plan_module.InstallPackages("py", ["numpy==2.2.6"], ["numpy==2.2.6"], [], "CPU").apply(lambda s: None)
+    assert commands == [["install", "--disable-pip-version-check", "numpy==2.2.6"]]

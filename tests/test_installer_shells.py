@@ -178,3 +178,41 @@ def test_install_sh_real_run_twice_then_uninstall(repo_copy, tmp_path, rvm_serve
                         capture_output=True, text=True, env=env, timeout=60)
     assert r3.returncode == 0, r3.stderr
     assert not (repo_copy / "python-path.txt").exists() and vpy.exists()
+
+
+def test_install_sh_refuses_a_non_empty_folder_as_its_venv(repo_copy, tmp_path):
+    """Uninstall deletes the venv the script made: a folder of the user's own must never become one."""
+    need_obs()
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    r = subprocess.run(["bash", str(repo_copy / "install.sh"), "--dry-run", "--venv", str(folder)],
+                       capture_output=True, text=True, env=sh_env(tmp_path), timeout=60)
+    assert r.returncode == 15 and "is not empty and holds no venv" in r.stderr, r.stdout + r.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_install_sh_recreates_its_venv_for_the_python_obs_links_now(repo_copy, tmp_path):
+    """A venv the script made for another Python (OBS or the system upgraded since) is made again, instead of
+    the Python installer asking, run after run, for a venv with the Python OBS links."""
+    need_obs()
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / ".obs-matting-venv").touch()
+    fake = venv / "bin" / "python"
+    fake.write_text("#!/bin/sh\necho 3.9\n")  # what the old venv's Python answers to the version question
+    fake.chmod(0o755)
+    r = subprocess.run(["bash", str(repo_copy / "install.sh"), "--dry-run", "--venv", str(venv)],
+                       capture_output=True, text=True, env=sh_env(tmp_path), timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "would recreate the venv" in r.stdout and "it has Python 3.9, OBS links 3." in r.stdout
+    assert "would create a venv with /usr/bin/python3" in r.stdout
+
+
+def test_install_ps1_keeps_a_one_item_python_list_a_list():
+    """PowerShell unrolls a one-item array returned by a function into its item: OBS 28.0-29.0 accept only
+    Python 3.10, and "3.10"[0] is '3' (the installer then looked for 'Python 3'). Every caller wraps it."""
+    src = (ROOT / "install.ps1").read_text(encoding="utf-8-sig")
+    calls = [line for line in src.splitlines()
+             if "Get-PythonChoices" in line and not line.lstrip().startswith(("function", "#"))]
+    assert calls and all("@(Get-PythonChoices" in line for line in calls), calls

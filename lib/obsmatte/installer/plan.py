@@ -88,10 +88,25 @@ class InstallPackages(Step):
 
     def apply(self, log):
         pip = [self.python, "-m", "pip"]
+        todo = list(self.missing)
         if self.remove:
             _run(pip + ["uninstall", "-y", *self.remove], log)
-        _run(pip + ["install", "--disable-pip-version-check", *self.missing], log)
-        return f"installed {' '.join(self.missing)}"
+            # the builds share the `onnxruntime` package folder, which the uninstall just deleted: the wanted
+            # build goes back in even when pip counts it installed
+            wanted = [r for r in self.requirements if _requirement_name(r).startswith("onnxruntime")]
+            _run(pip + ["install", "--disable-pip-version-check", "--force-reinstall", "--no-deps", *wanted], log)
+            todo = [r for r in todo if r not in wanted]
+        if todo:
+            _run(pip + ["install", "--disable-pip-version-check", *todo], log)
+        return f"installed {' '.join(self.missing) or 'the onnxruntime build'}"
+
+
+def _requirement_name(requirement: str) -> str:
+    """'onnxruntime-gpu==1.31.1; python_version...' -> 'onnxruntime-gpu'."""
+    name = requirement.split(";")[0]
+    for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", " "):
+        name = name.split(sep)[0]
+    return name.strip().lower()
 
 
 def _run(cmd: list[str], log) -> None:
@@ -210,6 +225,12 @@ def build_install_plan(facts: Facts) -> Plan:
         ini = config_dir / ini_name_for_obs(facts.obs_version or "0")
         if not facts.obs_version:
             raise InstallError("the OBS version is needed on Windows (--obs-version) to know which ini to edit")
+        if ini.name == "user.ini" and _older_obs_settings_not_yet_moved(config_dir):
+            # OBS 31+ copies an older OBS's global.ini to user.ini on its first start, and refuses (an error
+            # box, the user's settings left behind) when user.ini already exists: set it where OBS takes it from
+            ini = config_dir / "global.ini"
+            info.append("OBS has not yet moved the older OBS's settings to user.ini (it does on its first start): "
+                        "the Python path goes into global.ini, which OBS copies there")
         steps.append(SetObsPython(ini, obs_path_value(facts.python_home)))
     elif os_name == "linux" and facts.site_packages:
         steps.append(WritePythonPathFile(Path(facts.repo) / PYTHON_PATH_FILE, list(facts.site_packages)))
@@ -287,6 +308,18 @@ class RemoveFile(Step):
         return f"removed {self.path}"
 
 
+def _older_obs_settings_not_yet_moved(config_dir: Path) -> bool:
+    """An older OBS's global.ini (LastVersion below 31.0) and no user.ini yet: OBS 31+ will move it."""
+    if (config_dir / "user.ini").exists():
+        return False
+    last = obs_config.read_value(config_dir / "global.ini", "General", "LastVersion")
+    try:
+        version = int(last)
+    except (TypeError, ValueError):
+        return False
+    return 0 < version < (31 << 24)  # libobs' MAKE_SEMANTIC_VERSION(31, 0, 0)
+
+
 def build_uninstall_plan(facts: Facts) -> Plan:
     os_name = providers.normalise_os(facts.os_name)
     steps: list[Step] = []
@@ -296,9 +329,12 @@ def build_uninstall_plan(facts: Facts) -> Plan:
         recorded = load_state().get("ini", {})
         for name in ("global.ini", "user.ini"):  # both: the user may have upgraded OBS since installing
             ini = config_dir / name
+            current = obs_config.read_value(ini, PY_SECTION, PY_KEY)
             if str(ini) in recorded or obs_config.backup_path(ini).exists():
-                written = recorded.get(str(ini), obs_config.read_value(ini, PY_SECTION, PY_KEY))
+                written = recorded.get(str(ini), current)
                 steps.append(UndoObsPython(ini, written))
+            elif current is not None and current in recorded.values():
+                steps.append(UndoObsPython(ini, current))  # OBS 31 copied our global.ini setting into it
     ppf = Path(facts.repo) / PYTHON_PATH_FILE
     if ppf.exists():
         steps.append(RemoveFile(ppf))
