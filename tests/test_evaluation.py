@@ -135,8 +135,9 @@ def test_baseline_ema_weighs_the_previous_mask_085():
     b = baseline.BaselinePipeline(Fixed())
     frame = np.zeros((4, 4, 3), np.uint8)
     assert b.process(frame).max() == 1.0
-    # The person vanishes: 0.85 of the old mask remains (and is still the largest blob).
-    assert b.process(frame)[0, 0] == pytest.approx(0.85)
+    # The person vanishes: 0.15 of the old mask remains, as in the plugin (the new mask weighs 0.85:
+    # cv::addWeighted(backgroundMask, 0.85, lastBackgroundMask, 0.15)); still the largest blob.
+    assert b.process(frame)[0, 0] == pytest.approx(0.15)
 
 
 # ------------------------------------------------------------------------------------------- scenes

@@ -26,7 +26,7 @@ the alpha left behind (trail) and the person missing at the leading edge.
 
 Motion lag (not part of `obs-matting eval`): over the pixels where that reference signal changed
 state at frame t, mean |alpha(t) - reference(t)| at t ("lag@0") and over t..t+2 ("lag@0-2"). A matter
-that follows motion at once scores ~0; the peer's EMA 0.85 on the binary mask scores ~0.85 at t.
+that follows motion at once scores ~0; the peer's EMA (the new binary mask weighs 0.85) scores ~0.15 at t.
 """
 from __future__ import annotations
 

@@ -1,8 +1,13 @@
 """The peer plugin's default pipeline (obs-backgroundremoval, see ../shared/docs/ANCHORS.md), rebuilt
 from its documented behaviour so our presets are compared against it on the same model and frames:
 
-  prob -> hard threshold at 0.5 -> temporal EMA (previous mask weighs 0.85) -> keep only the largest
-  blob -> bilinear upsample to the frame. No guided refinement, no feather (its default is 0).
+  prob -> hard threshold at 0.5 -> temporal EMA (the new mask weighs 0.85, the previous 0.15) -> keep
+  only the largest blob -> bilinear upsample to the frame. No guided refinement, no feather (its default is 0).
+
+The EMA as its code does it: cv::addWeighted(backgroundMask, temporalSmoothFactor, lastBackgroundMask,
+1 - temporalSmoothFactor), default factor 0.85 (at least the threshold), and the smoothed mask is the next
+frame's "last". Until 2026-12-06 this baseline weighed the previous mask 0.85: a steadier baseline than the
+plugin (its video flicker about half), so flicker ratios quoted before then flatter the baseline.
 """
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import cv2
 import numpy as np
 
 THRESHOLD = 0.5
-EMA_PREVIOUS_WEIGHT = 0.85
+EMA_NEW_WEIGHT = 0.85  # the plugin's temporalSmoothFactor: the weight of the NEW mask
 
 
 def largest_blob_only(mask: np.ndarray, level: float = 0.5) -> np.ndarray:
@@ -39,7 +44,7 @@ class BaselinePipeline:
         prob = self.matter.predict(rgb)
         mask = (prob >= THRESHOLD).astype(np.float32)
         if self._previous is not None and self._previous.shape == mask.shape:
-            mask = EMA_PREVIOUS_WEIGHT * self._previous + (1.0 - EMA_PREVIOUS_WEIGHT) * mask
+            mask = EMA_NEW_WEIGHT * mask + (1.0 - EMA_NEW_WEIGHT) * self._previous
         self._previous = mask
         return largest_blob_only(mask)
 
