@@ -77,9 +77,9 @@ class InputDenoiser:
 
     Sensor grain costs the model far more than darkness does: on the low-light scene the Low light preset
     keeps IoU 0.966 on the darkened frames without noise and 0.935 with it, and neither a spatial filter
-    (Gaussian, median, bilateral, non-local means of the frame) nor averaging the model's answers over
-    frames gets that back (its mistakes in grain are biased, not random), while the average of a few
-    frames of the same scene does. So, like a camera's temporal noise reduction, per pixel:
+    (Gaussian, median, bilateral, non-local means of the frame) gets that back and averaging the model's
+    answers over frames gains little (its mistakes in grain are mostly biased, not random), while the
+    average of a few frames of the same scene does (tools/low_light_study.py). So, like a camera's temporal noise reduction, per pixel:
       moved = frame_change_gate(grey(frame), grey(previous average))  0 still .. 1 moving (noise-aware)
       keep  = strength * (1 - moved)
       avg   = frame + keep * (avg - frame)                              float32, rounded for the model
