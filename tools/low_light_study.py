@@ -66,11 +66,6 @@ def mean_iou(settings, images, samples, condition=None) -> float:
 HARD = ("p_514ca06a", "p_818e689d")  # the two portraits that carry the single-frame loss
 
 
-def _exposure_lut(gain: float) -> np.ndarray:
-    x = np.arange(256, dtype=np.float32) / 255.0
-    return np.clip(255.0 * np.minimum(1.0, gain * x ** 2.2) ** (1 / 2.2) + 0.5, 0, 255).astype(np.uint8)
-
-
 def _chroma_blur(sigma: float):
     def run(rgb):
         ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
@@ -92,9 +87,9 @@ def single_frame_levers(preset, samples) -> None:
         levers.append((f"inference size {size}", preset.replace(inference_size=size), None, [None]))
     for sigma in (2.0, 4.0):
         levers.append((f"chroma blur sigma {sigma:g}", preset, _chroma_blur(sigma), [None]))
-    levers.append(("exposures x1 and x2 averaged", preset, None, [None, _exposure_lut(2.0)]))
+    levers.append(("exposures x1 and x2 averaged", preset, None, [None, refine._gain_lut(2.0)]))
     levers.append(("exposures x0.7, x1, x1.4 averaged", preset, None,
-                   [_exposure_lut(0.7), None, _exposure_lut(1.4)]))
+                   [refine._gain_lut(0.7), None, refine._gain_lut(1.4)]))
     names = [s.name for s in samples]
 
     def ious(settings, step, luts, images):
