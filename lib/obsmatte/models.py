@@ -151,6 +151,13 @@ class Matter:
         # The RGB frame as the model saw it (resized), kept for steps that want the picture at the mask's
         # size (the temporal smoother's motion gate) without reading the full frame a second time.
         self.last_model_rgb: np.ndarray | None = None
+        # the normalisation's constants, shaped for the layout, once (prepare() and predict() use them per frame)
+        inp = spec.input
+        mean = np.asarray(inp.mean, np.float32)
+        factor = np.float32(inp.scale) / np.asarray(inp.std, np.float32)
+        self._plain_factor = factor[0] if not mean.any() and bool(np.all(factor == factor[0])) else None
+        self._mean, self._factor = (mean, factor) if inp.layout == "NHWC" else (mean[:, None, None],
+                                                                               factor[:, None, None])
 
     # -- to override --
     def input_hw(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
@@ -222,20 +229,15 @@ class Matter:
         """The resized frame `img` reordered and normalised into `tensor`. With zero mean and unit std
         (MediaPipe, RVM) it is a single multiply."""
         spec = self.spec.input
-        mean = np.asarray(spec.mean, np.float32)
-        factor = np.float32(spec.scale) / np.asarray(spec.std, np.float32)
         if spec.channels == "BGR":
             img = img[:, :, ::-1]
         dst = tensor[0]
-        if spec.layout == "NHWC":
-            src = img
+        src = img if spec.layout == "NHWC" else img.transpose(2, 0, 1)
+        if self._plain_factor is not None:
+            np.multiply(src, self._plain_factor, out=dst, casting="unsafe")
         else:
-            src, mean, factor = img.transpose(2, 0, 1), mean[:, None, None], factor[:, None, None]
-        if not mean.any() and bool(np.all(factor == factor.flat[0])):
-            np.multiply(src, factor.flat[0], out=dst, casting="unsafe")
-        else:
-            np.subtract(src, mean, out=dst, casting="unsafe")
-            np.multiply(dst, factor, out=dst)
+            np.subtract(src, self._mean, out=dst, casting="unsafe")
+            np.multiply(dst, self._factor, out=dst)
         return tensor
 
     def warmup(self, session) -> None:
