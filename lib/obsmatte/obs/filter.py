@@ -296,17 +296,16 @@ class MattingFilter:
         self.frame_time = frame_time
         if repeat:
             self.repeat_renders += 1
-        elif t0 - self.rendered_at > TEMPORAL_GAP_S and self.rendered_at:
-            # back after a gap (scene switched away, filter disabled): the pictures kept from before it
-            # would show the past (sync) or hand the model an old frame
-            gfx.forget_frames()
-        if not repeat:
+        else:
+            if self.rendered_at and t0 - self.rendered_at > TEMPORAL_GAP_S:
+                # back after a gap (scene switched away, filter disabled): the pictures kept from before it
+                # would show the past (sync) or hand the model an old frame
+                gfx.forget_frames()
             self.rendered_at = t0
-        s = self.settings
-        mode = s.background
-        if not repeat:
             pacer.frame(t0)
             self.frame_id += 1
+        s = self.settings
+        mode = s.background
         result = worker.latest()
         if worker.error:
             result = None
