@@ -13,6 +13,7 @@
   powershell -ExecutionPolicy Bypass -File install.ps1
   powershell -ExecutionPolicy Bypass -File install.ps1 -Models rvm_mobilenetv3 -AcceptLicenses
   powershell -ExecutionPolicy Bypass -File install.ps1 -Uninstall
+  powershell -ExecutionPolicy Bypass -File install.ps1 -Cuda   # NVIDIA: the CUDA build instead of DirectML
 #>
 [CmdletBinding()]
 param(
@@ -20,7 +21,8 @@ param(
     [switch]$Uninstall,
     [string[]]$Models = @(),
     [switch]$AcceptLicenses,
-    [switch]$Cpu
+    [switch]$Cpu,
+    [switch]$Cuda
 )
 
 $ErrorActionPreference = 'Stop'
@@ -117,6 +119,36 @@ function Get-GpuNames {
     catch { return @() }
 }
 
+function Get-NvidiaFacts {
+    # The driver's version and the GPU's compute capability decide which CUDA build fits (CUDA 13 or 12);
+    # nvidia-smi comes with the driver. Without it, Windows' own driver version of the NVIDIA adapter.
+    $smi = Get-Command nvidia-smi -ErrorAction SilentlyContinue
+    $paths = @("$env:SystemRoot\System32\nvidia-smi.exe", "$env:ProgramFiles\NVIDIA Corporation\NVSMI\nvidia-smi.exe")
+    if ($smi) { $smi = $smi.Source }
+    else { $smi = $paths | Where-Object { Test-Path $_ } | Select-Object -First 1 }
+    if ($smi) {
+        try {
+            # quoted: unquoted, PowerShell would read a,b as an array and split the argument
+            $line = @(& $smi '--query-gpu=driver_version,compute_cap' '--format=csv,noheader' 2>$null)[0]
+            if ($LASTEXITCODE -ne 0 -or -not $line) {
+                $line = @(& $smi '--query-gpu=driver_version' '--format=csv,noheader' 2>$null)[0]
+            }
+            if ($line) {
+                $parts = @($line -split ',' | ForEach-Object { $_.Trim() })
+                $out = @('--nvidia-driver', $parts[0])
+                if ($parts.Count -gt 1 -and $parts[1] -match '^\d') { $out += @('--compute-capability', $parts[1]) }
+                return $out
+            }
+        } catch { }
+    }
+    try {
+        $adapter = Get-CimInstance -ClassName Win32_VideoController |
+            Where-Object { $_.Name -match 'NVIDIA' } | Select-Object -First 1
+        if ($adapter -and $adapter.DriverVersion) { return @('--nvidia-driver', $adapter.DriverVersion) }
+    } catch { }
+    return @()
+}
+
 # ---- main -------------------------------------------------------------------------------------------
 if (Get-Process -Name @('obs64', 'obs32') -ErrorAction SilentlyContinue) {
     Fail $ExitObsRunning "OBS is running: close OBS (File > Exit) and run the installer again"
@@ -161,6 +193,8 @@ $arguments += @('--os', 'windows', '--python-home', $pythonHome, '--obs-running'
 if ($obsVersion) { $arguments += @('--obs-version', $obsVersion) }
 if (-not $Uninstall) {
     foreach ($gpu in Get-GpuNames) { $arguments += @('--gpu', $gpu) }
+    $arguments += @(Get-NvidiaFacts)
+    if ($Cuda) { $arguments += '--cuda' }
     if ($Models.Count -gt 0) { $arguments += @('--models', ($Models -join ',')) }
     if ($AcceptLicenses) { $arguments += '--accept-licenses' }
     if ($Cpu) { $arguments += '--cpu' }

@@ -42,6 +42,18 @@ run_installer() {  # run_installer PYTHON ARGS... : the package from this checko
   PYTHONPATH="$REPO/lib${PYTHONPATH:+:$PYTHONPATH}" "$python" -m obsmatte.installer "$@"
 }
 
+nvidia_facts() {  # --nvidia-driver/--compute-capability arguments, one per line (none without nvidia-smi)
+  command -v nvidia-smi >/dev/null 2>&1 || return 0
+  local line driver cc
+  # compute_cap is a query field from driver 510 on; an older driver answers the driver's version alone
+  line="$(nvidia-smi --query-gpu=driver_version,compute_cap --format=csv,noheader 2>/dev/null | head -n 1)" \
+    || line="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1)" || true
+  driver="$(echo "${line%%,*}" | tr -d ' ')"
+  case "$line" in *,*) cc="$(echo "${line#*,}" | tr -d ' ')" ;; *) cc="" ;; esac
+  case "$driver" in [0-9]*) printf '%s\n%s\n' --nvidia-driver "$driver" ;; esac
+  case "$cc" in [0-9]*) printf '%s\n%s\n' --compute-capability "$cc" ;; esac
+}
+
 gpu_names() {  # one adapter name per line (empty when none can be seen)
   if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L 2>/dev/null | sed 's/ (UUID.*//' || true; fi
   if command -v lspci >/dev/null 2>&1; then
@@ -96,6 +108,7 @@ main_linux() {
 
   local gpus=() line
   while IFS= read -r line; do [ -n "$line" ] && gpus+=(--gpu "$line"); done < <(gpu_names)
+  while IFS= read -r line; do [ -n "$line" ] && gpus+=("$line"); done < <(nvidia_facts)
   local site recreate="" have
   if [ -x "$venv/bin/python" ] && [ -f "$venv/.obs-matting-venv" ] && [ -n "$minor" ]; then
     # a venv this script made for another Python than OBS links now (OBS or the system was upgraded)

@@ -65,8 +65,10 @@ def test_ps1_reads_the_same_table_file():
 
 
 @pytest.mark.parametrize("os_name, gpus, cpu, package", [
-    ("windows", ["NVIDIA GeForce RTX 3060"], False, "onnxruntime-gpu"),
-    ("windows", ["Intel(R) UHD Graphics 770", "NVIDIA GeForce RTX 4070"], False, "onnxruntime-gpu"),
+    # Windows: DirectML for every real GPU, NVIDIA's too (the CUDA build needs ~1.5 GB of CUDA libraries
+    # matched to the driver, and without them silently ran on the CPU)
+    ("windows", ["NVIDIA GeForce RTX 3060"], False, "onnxruntime-directml"),
+    ("windows", ["Intel(R) UHD Graphics 770", "NVIDIA GeForce RTX 4070"], False, "onnxruntime-directml"),
     ("windows", ["AMD Radeon RX 6600"], False, "onnxruntime-directml"),
     ("windows", ["Intel(R) Iris(R) Xe Graphics"], False, "onnxruntime-directml"),
     ("windows", ["Microsoft Basic Display Adapter"], False, "onnxruntime"),
@@ -82,7 +84,44 @@ def test_ps1_reads_the_same_table_file():
     ("darwin", ["NVIDIA GeForce GT 750M"], False, "onnxruntime"),
 ])
 def test_provider_choice(os_name, gpus, cpu, package):
-    assert providers.choose_onnxruntime(os_name, gpus, cpu)[0] == package
+    assert providers.choose_onnxruntime(os_name, gpus, cpu, python_minor="3.12").package == package
+
+
+# (os, driver, compute capability, python, --cuda) -> (package, CUDA major): onnxruntime-gpu 1.27+ is built
+# for CUDA 13 (driver 580+, Turing and newer), up to 1.26 for CUDA 12 (driver 525/528+, Maxwell on)
+@pytest.mark.parametrize("os_name, driver, compute, minor, cuda, expected", [
+    ("linux", "580.95.05", "8.6", "3.11", False, ("onnxruntime-gpu", 13)),
+    ("linux", "580.95.05", "6.1", "3.11", False, ("onnxruntime-gpu", 12)),  # GTX 1070: CUDA 13 dropped Pascal
+    ("linux", "550.120", "8.9", "3.12", False, ("onnxruntime-gpu", 12)),  # driver too old for CUDA 13
+    ("linux", "470.256.02", None, "3.11", False, ("onnxruntime", None)),  # too old for either
+    ("linux", "580.95.05", "3.5", "3.11", False, ("onnxruntime", None)),  # Kepler
+    ("linux", None, None, "3.11", False, ("onnxruntime-gpu", 12)),  # unknown: CUDA 12 fits more
+    ("linux", "580.95.05", "8.6", "3.10", False, ("onnxruntime-gpu", 12)),  # no CUDA 13 wheels for 3.10
+    ("windows", "581.57", "8.9", "3.12", True, ("onnxruntime-gpu", 13)),
+    ("windows", "32.0.15.8157", None, "3.12", True, ("onnxruntime-gpu", 13)),  # Windows' form of 581.57
+    ("windows", "31.0.15.3713", None, "3.12", True, ("onnxruntime-gpu", 12)),  # 537.13
+    ("windows", "27.21.14.5671", None, "3.12", True, ("onnxruntime-directml", None)),  # 456.71: DirectML
+    ("windows", "581.57", "8.9", "3.12", False, ("onnxruntime-directml", None)),  # not asked for
+])
+def test_cuda_build_follows_the_driver_and_gpu(os_name, driver, compute, minor, cuda, expected):
+    build = providers.choose_onnxruntime(os_name, ["NVIDIA GeForce RTX 4070"], cuda=cuda, nvidia_driver=driver,
+                                         compute_capability=compute, python_minor=minor)
+    assert (build.package, build.cuda_major) == expected, build.reason
+    if build.package == "onnxruntime-gpu":
+        spec = providers.requirements(minor, build)[-1]
+        assert spec == f"onnxruntime-gpu[cuda,cudnn]=={providers.CUDA_BUILDS[build.cuda_major][minor]}"
+        assert f"CUDA {build.cuda_major} build" in build.reason
+
+
+def test_cuda_asked_for_without_an_nvidia_gpu_says_why():
+    build = providers.choose_onnxruntime("windows", ["AMD Radeon RX 6600"], cuda=True, python_minor="3.12")
+    assert build.package == "onnxruntime-directml" and "no NVIDIA GPU" in build.reason
+
+
+@pytest.mark.parametrize("text, major", [("560.94", 560), ("580.95.05", 580), ("32.0.15.6094", 560),
+                                         ("31.0.15.3713", 537), ("", None), (None, None), ("n/a", None)])
+def test_nvidia_driver_versions_in_both_forms(text, major):
+    assert providers.nvidia_driver_major(text) == major
 
 
 def test_unknown_os_is_a_clear_error():
@@ -94,9 +133,9 @@ def test_unknown_os_is_a_clear_error():
 @pytest.mark.parametrize("ort", providers.ALL_ORT)
 def test_requirements_are_pinned_for_every_python_obs_can_load(minor, ort):
     reqs = providers.requirements(minor, ort)
-    names = [r.split("==")[0] for r in reqs]
+    names = [r.split("==")[0].split("[")[0] for r in reqs]
     assert names == ["numpy", "opencv-python-headless", "mss", ort]
-    assert all(re.fullmatch(r"[a-z-]+==\d+(\.\d+)+", r) for r in reqs)
+    assert all(re.fullmatch(r"[a-z-]+(\[[a-z,]+\])?==\d+(\.\d+)+", r) for r in reqs)
 
 
 def test_every_table_python_has_pins():
@@ -112,6 +151,18 @@ def test_missing_and_conflicting_packages():
     assert providers.missing_requirements(reqs, installed) == ["opencv-python-headless==5.0.0.93", "onnxruntime-directml==1.24.4"]
     assert providers.conflicting_onnxruntimes("onnxruntime-directml", installed) == ["onnxruntime"]
     assert providers.conflicting_onnxruntimes("onnxruntime", installed) == []
+
+
+def test_cuda_build_without_its_libraries_is_missing():
+    """An earlier install put the CUDA build in without the CUDA and cuDNN packages: it must go in again."""
+    build = providers.OrtBuild("onnxruntime-gpu", "", 13)
+    spec = providers.requirements("3.12", build)[-1]
+    installed = {"numpy": "2.4.6", "opencv-python-headless": "5.0.0.93", "mss": "10.2.0", "onnxruntime-gpu": "1.31.1"}
+    assert providers.missing_requirements(providers.requirements("3.12", build), installed) == [spec]
+    installed.update({"nvidia-cuda-runtime": "13.0.96", "nvidia-cudnn-cu13": "9.14.0.64"})
+    assert providers.missing_requirements(providers.requirements("3.12", build), installed) == []
+    installed["onnxruntime-gpu"] = "1.26.0"  # the CUDA 12 build is not the CUDA 13 one
+    assert providers.missing_requirements(providers.requirements("3.12", build), installed) == [spec]
 
 
 def test_this_venv_matches_the_pins_for_its_python():

@@ -217,5 +217,13 @@ def test_swapping_onnxruntime_builds_puts_the_wanted_one_back(monkeypatch):
                         ["install", "--disable-pip-version-check", "--force-reinstall", "--no-deps",
                          "onnxruntime-gpu==1.31.1"]]
     commands.clear()
+    # the CUDA build's extras (its CUDA and cuDNN packages) are not installed by --no-deps: a second pip run does
+    gpu = "onnxruntime-gpu[cuda,cudnn]==1.31.1"
+    plan_module.InstallPackages("py", ["numpy==2.4.6", gpu], [gpu], ["onnxruntime-directml"], "GPU").apply(
+        lambda s: None)
+    assert commands == [["uninstall", "-y", "onnxruntime-directml"],
+                        ["install", "--disable-pip-version-check", "--force-reinstall", "--no-deps", gpu],
+                        ["install", "--disable-pip-version-check", gpu]]
+    commands.clear()
     plan_module.InstallPackages("py", ["numpy==2.2.6"], ["numpy==2.2.6"], [], "CPU").apply(lambda s: None)
     assert commands == [["install", "--disable-pip-version-check", "numpy==2.2.6"]]

@@ -71,9 +71,10 @@ def test_install_ps1_parses_without_errors():
     tree = _ps_parser().parse(src)
     assert tree.root_node.type == "program" and not tree.root_node.has_error
     text = src.decode("utf-8")
-    for switch in ("$DryRun", "$Uninstall", "$Models", "$AcceptLicenses", "$Cpu"):
+    for switch in ("$DryRun", "$Uninstall", "$Models", "$AcceptLicenses", "$Cpu", "$Cuda"):
         assert switch in text
     assert "obsmatte.installer" in text and "winget install" in text and "py '-0p'" in text
+    assert "'--query-gpu=driver_version,compute_cap'" in text  # quoted, or PowerShell splits it at the comma
 
 
 def test_broken_ps1_is_detected_so_the_check_can_fail():
@@ -126,6 +127,45 @@ def test_install_sh_dry_run_prints_plan_and_changes_nothing(repo_copy, tmp_path)
     assert r.stdout.rstrip().endswith("dry run: nothing was changed")
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if "__pycache__" not in p.parts)
     assert after == [p for p in before if "__pycache__" not in p.parts]
+
+
+def _fake_nvidia_smi(folder, name, driver, compute):
+    """An nvidia-smi that knows one GPU; without `compute`, an old driver that refuses the compute_cap field."""
+    folder.mkdir(exist_ok=True)
+    script = folder / "nvidia-smi"
+    query = (f'*compute_cap*) echo "{driver}, {compute}" ;;' if compute else
+             '*compute_cap*) echo \'Field "compute_cap" is not a valid field to query.\'; exit 2 ;;')
+    script.write_text(f"""#!/bin/sh
+case "$*" in
+  -L) echo "GPU 0: {name} (UUID: GPU-0)" ;;
+  {query}
+  *driver_version*) echo "{driver}" ;;
+esac
+""")
+    script.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("driver, compute, expected", [
+    ("580.95.05", "8.6", "onnxruntime-gpu[cuda,cudnn]==1.31.1"),
+    ("580.95.05", "6.1", "onnxruntime-gpu[cuda,cudnn]==1.26.0"),  # Pascal: CUDA 12 build
+    ("470.256.02", None, "onnxruntime==1.31.1"),  # too old a driver for any CUDA build
+])
+def test_install_sh_gives_the_driver_and_gpu_facts_to_the_cuda_choice(repo_copy, tmp_path, driver, compute,
+                                                                        expected):
+    need_obs()
+    from obsmatte.installer import providers
+    minor = subprocess.run(["/usr/bin/python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                           capture_output=True, text=True).stdout.strip()
+    if minor not in providers.CUDA_BUILDS[13]:
+        pytest.skip(f"the expected pins are for Python 3.11+, OBS links {minor}")
+    bin_dir = _fake_nvidia_smi(tmp_path / "bin", "NVIDIA GeForce RTX 3060", driver, compute)
+    env = sh_env(tmp_path, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    r = subprocess.run(["bash", str(repo_copy / "install.sh"), "--dry-run"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "would install: numpy==" in r.stdout and f" {expected}" in r.stdout, r.stdout
+    assert f"driver {driver}" in r.stdout or "no CUDA build fits" in r.stdout, r.stdout
 
 
 @pytest.fixture

@@ -73,6 +73,40 @@ def test_gpu_session_failure_and_first_run_failure_fall_back_in_order(monkeypatc
                               "directml: session failed (D3D12 device removed)"]
 
 
+def test_cuda_libraries_are_loaded_once_before_a_cuda_session_and_a_failure_is_named(monkeypatch):
+    """The installer puts the CUDA runtime and cuDNN in as pip packages, which the CUDA provider finds only
+    after onnxruntime.preload_dlls; it prints what it cannot load, which the fallback's reason then names."""
+    calls = []
+
+    def preload_dlls():
+        calls.append(1)
+        print("Failed to load libcudnn.so.9: cannot open shared object file")
+        print("Please follow https://onnxruntime.ai/docs/install/#cuda-and-cudnn to install CUDA and CuDNN.")
+
+    class CudaFails(_FakeSession):
+        def __init__(self, path, options, providers):
+            if providers[0] == "CUDAExecutionProvider":
+                raise RuntimeError("libcudnn.so.9: cannot open shared object file")
+            super().__init__(path, options, providers)
+    _fake_ort(monkeypatch, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(runtime._ort(), "preload_dlls", preload_dlls, raising=False)
+    monkeypatch.setattr(runtime._ort(), "InferenceSession", CudaFails)
+    monkeypatch.setattr(runtime, "_preload_failure", None)
+    for _ in range(2):
+        session, info = runtime.create_session(DEFAULT_MODEL, "auto")
+        assert info.device == "cpu"
+        assert info.fallbacks == ["cuda: session failed (libcudnn.so.9: cannot open shared object file) "
+                                  "(CUDA libraries: Failed to load libcudnn.so.9: cannot open shared object file)"]
+    assert calls == [1]
+
+
+def test_no_cuda_provider_means_no_cuda_libraries_are_loaded(monkeypatch):
+    _fake_ort(monkeypatch, ["DmlExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(runtime._ort(), "preload_dlls", lambda: pytest.fail("loaded CUDA libraries"), raising=False)
+    monkeypatch.setattr(runtime, "_preload_failure", None)
+    runtime.create_session(DEFAULT_MODEL, "auto")
+
+
 def test_missing_empty_and_corrupt_model_files(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         runtime.create_session(tmp_path / "none.onnx")

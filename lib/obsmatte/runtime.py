@@ -6,7 +6,10 @@ on the warm-up run is abandoned for the next one; the reason is kept as a one-li
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -57,6 +60,33 @@ class SessionInfo:
         return text
 
 
+_preload_lock = threading.Lock()
+_preload_failure: str | None = None  # the first library that would not load ('' = all did; None = not tried)
+
+
+def preload_cuda_libraries(ort) -> str | None:
+    """Load the CUDA runtime and cuDNN before a CUDA session, once per process; the first failure, if any.
+
+    The installer puts them in as pip packages (onnxruntime-gpu's `cuda` and `cudnn` extras: no CUDA toolkit
+    to install), where the CUDA provider does not look for them by itself: onnxruntime.preload_dlls
+    (1.21+) loads them from there, else from the system's search path. It prints its failures rather than
+    raising; they are kept for the fallback's reason. A CPU or DirectML build returns at once."""
+    global _preload_failure
+    with _preload_lock:
+        if _preload_failure is None:
+            printed = io.StringIO()
+            preload = getattr(ort, "preload_dlls", None)
+            try:
+                if preload is not None:
+                    with contextlib.redirect_stdout(printed):
+                        preload()
+            except Exception as e:  # a library folder that is not there, a DLL that crashes on load
+                printed.write(f"Failed to load the CUDA libraries: {_first_line(e)}\n")
+            failures = [line for line in printed.getvalue().splitlines() if line.startswith("Failed to load")]
+            _preload_failure = failures[0][:200] if failures else ""
+        return _preload_failure or None
+
+
 def _session_options(threads: int):
     ort = _ort()
     so = ort.SessionOptions()
@@ -104,6 +134,10 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int = 
             fallbacks.append(f"{device}: not offered by this onnxruntime build "
                              f"(install onnxruntime-gpu / onnxruntime-directml)")
             candidates = ["cpu"]
+    cuda_libraries = None
+    if any(d in ("cuda", "tensorrt") for d in candidates):
+        failure = preload_cuda_libraries(ort)
+        cuda_libraries = f" (CUDA libraries: {failure})" if failure else ""
     for dev in candidates:
         provider = PROVIDER_BY_DEVICE[dev]
         providers = [provider] if dev == "cpu" else [provider, "CPUExecutionProvider"]
@@ -113,11 +147,13 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int = 
             if dev == "cpu" or _looks_like_bad_model(e):
                 raise ModelError(f"cannot load model {model_path.name}: corrupt or not an ONNX model "
                                  f"({_first_line(e)})") from None
-            fallbacks.append(f"{dev}: session failed ({_first_line(e)})")
+            hint = cuda_libraries if dev in ("cuda", "tensorrt") and cuda_libraries else ""
+            fallbacks.append(f"{dev}: session failed ({_first_line(e)}){hint}")
             continue
         actual = session.get_providers()[0] if session.get_providers() else "CPUExecutionProvider"
         if actual != provider:
-            fallbacks.append(f"{dev}: provider did not load (onnxruntime used {actual})")
+            hint = cuda_libraries if dev in ("cuda", "tensorrt") and cuda_libraries else ""
+            fallbacks.append(f"{dev}: provider did not load (onnxruntime used {actual}){hint}")
             if dev != "cpu":
                 continue
         if warmup is not None:

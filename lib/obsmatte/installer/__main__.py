@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--os", default=sys.platform, help="windows, linux or macos [default: this one]")
     common.add_argument("--gpu", action="append", help="a GPU adapter name (repeat for several)")
     common.add_argument("--cpu", action="store_true", help="install the CPU onnxruntime even with a GPU")
+    common.add_argument("--cuda", action="store_true",
+                        help="Windows, NVIDIA GPU: the CUDA build (~1.5 GB with its libraries) instead of DirectML")
+    common.add_argument("--nvidia-driver", help="the NVIDIA driver version (nvidia-smi's, or Windows' form)")
+    common.add_argument("--compute-capability", help="the NVIDIA GPU's compute capability, e.g. 8.6")
 
     for name, helptext in (("install", "install or repair (safe to run again)"),
                            ("uninstall", "undo what install changed")):
@@ -62,7 +66,8 @@ def _facts(args) -> Facts:
         running = obs_is_running(os_name)
     f = Facts(os_name=os_name, obs_version=args.obs_version, python_home=args.python_home,
               obs_python_minor=args.obs_python_minor, site_packages=args.site_packages or [],
-              gpu_names=args.gpu or [], force_cpu=args.cpu, models=_list(args.models),
+              gpu_names=args.gpu or [], force_cpu=args.cpu, cuda=args.cuda, nvidia_driver=args.nvidia_driver,
+              compute_capability=args.compute_capability, models=_list(args.models),
               obs_config_dir=args.obs_config_dir, obs_running=running,
               accept_licenses=args.accept_licenses, skip_packages=args.skip_packages)
     if args.models_dir:
@@ -91,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             print(" ".join(choice.pythons))
             return EXIT_OK
         if args.command == "requirements":
-            ort, _ = providers.choose_onnxruntime(args.os, args.gpu or [], args.cpu)
-            reqs = providers.requirements(args.python_minor, ort)
+            build = providers.choose_onnxruntime(args.os, args.gpu or [], args.cpu, cuda=args.cuda,
+                                                 nvidia_driver=args.nvidia_driver,
+                                                 compute_capability=args.compute_capability,
+                                                 python_minor=args.python_minor)
+            reqs = providers.requirements(args.python_minor, build)
             if args.missing:
                 reqs = providers.missing_requirements(reqs, providers.installed_distributions())
             print("\n".join(reqs))

@@ -33,6 +33,9 @@ class Facts:
     site_packages: list[str] = field(default_factory=list)  # Linux: folders for python-path.txt
     gpu_names: list[str] = field(default_factory=list)
     force_cpu: bool = False
+    cuda: bool = False  # Windows: the CUDA build for an NVIDIA GPU instead of DirectML
+    nvidia_driver: str | None = None  # e.g. '560.94' (nvidia-smi) or '32.0.15.6094' (Windows' form)
+    compute_capability: str | None = None  # e.g. '8.6' (nvidia-smi)
     models: list[str] = field(default_factory=list)
     models_dir: Path = field(default_factory=paths.user_models_dir)
     obs_config_dir: Path | None = None
@@ -95,7 +98,8 @@ class InstallPackages(Step):
             # build goes back in even when pip counts it installed
             wanted = [r for r in self.requirements if _requirement_name(r).startswith("onnxruntime")]
             _run(pip + ["install", "--disable-pip-version-check", "--force-reinstall", "--no-deps", *wanted], log)
-            todo = [r for r in todo if r not in wanted]
+            # --no-deps left out its extras (the CUDA build's CUDA and cuDNN packages): those go in next
+            todo = [r for r in todo if r not in wanted or "[" in r]
         if todo:
             _run(pip + ["install", "--disable-pip-version-check", *todo], log)
         return f"installed {' '.join(self.missing) or 'the onnxruntime build'}"
@@ -212,13 +216,16 @@ def build_install_plan(facts: Facts) -> Plan:
     info.append(f"Python {facts.python_minor}: {facts.python_home}"
                 + (f" (OBS {facts.obs_version} loads {', '.join(choice.pythons)})" if choice else ""))
 
-    ort, reason = providers.choose_onnxruntime(os_name, facts.gpu_names, facts.force_cpu)
-    reqs = providers.requirements(facts.python_minor, ort)
-    info.append(f"onnxruntime build: {ort} ({reason})")
+    build = providers.choose_onnxruntime(os_name, facts.gpu_names, facts.force_cpu, cuda=facts.cuda,
+                                         nvidia_driver=facts.nvidia_driver,
+                                         compute_capability=facts.compute_capability,
+                                         python_minor=facts.python_minor)
+    reqs = providers.requirements(facts.python_minor, build)
+    info.append(f"onnxruntime build: {build.package} ({build.reason})")
     if not facts.skip_packages:
         installed = facts.installed if facts.installed is not None else providers.installed_distributions()
         steps.append(InstallPackages(sys.executable, reqs, providers.missing_requirements(reqs, installed),
-                                     providers.conflicting_onnxruntimes(ort, installed), reason))
+                                     providers.conflicting_onnxruntimes(build.package, installed), build.reason))
 
     if os_name == "windows":
         config_dir = facts.obs_config_dir or default_obs_config_dir(os_name)
