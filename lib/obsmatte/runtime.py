@@ -87,7 +87,7 @@ def preload_cuda_libraries(ort) -> str | None:
         return _preload_failure or None
 
 
-def _session_options(threads: int):
+def _session_options(threads: int, device: str = "cpu"):
     ort = _ort()
     so = ort.SessionOptions()
     so.log_severity_level = 3  # errors only: models with initializers-as-inputs spam warnings
@@ -101,6 +101,8 @@ def _session_options(threads: int):
     so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if device == "directml":  # DirectML's memory is not byte-addressable: onnxruntime's docs ask for it off
+        so.enable_mem_pattern = False
     return so
 
 
@@ -142,7 +144,7 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int = 
         provider = PROVIDER_BY_DEVICE[dev]
         providers = [provider] if dev == "cpu" else [provider, "CPUExecutionProvider"]
         try:
-            session = ort.InferenceSession(str(model_path), _session_options(threads), providers=providers)
+            session = ort.InferenceSession(str(model_path), _session_options(threads, dev), providers=providers)
         except Exception as e:  # onnxruntime raises several types; all mean "cannot use this"
             if dev == "cpu" or _looks_like_bad_model(e):
                 raise ModelError(f"cannot load model {model_path.name}: corrupt or not an ONNX model "
