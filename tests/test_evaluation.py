@@ -215,6 +215,33 @@ def test_the_eval_scene_is_unchanged(all_portraits, scene):
     assert digest == EVAL_SCENE_SHA256[scene], f"{scene}: the eval's images changed"
 
 
+def _synthetic_portraits(count: int = 12, hw=(160, 120)) -> list[scenes.Portrait]:
+    """Stand-ins for the evaluation portraits (an ellipse of a person each): the backdrops do not depend on them."""
+    yy, xx = np.mgrid[0:hw[0], 0:hw[1]]
+    alpha = ((((yy - hw[0]) / (0.8 * hw[0])) ** 2 + ((xx - hw[1] / 2) / (0.3 * hw[1])) ** 2) < 1).astype(np.float32)
+    return [scenes.Portrait(f"p{k:02d}", np.full(hw + (3,), 20 * k, np.uint8), alpha) for k in range(count)]
+
+
+@pytest.mark.parametrize("scene", scenes.SCENES)
+def test_held_out_images_are_on_backdrops_the_tuning_split_never_shows(scene):
+    """Before, each split's backdrops were picked by the image's index within the split, so the held-out images
+    reused the tuning images' backdrops; the held-out figure must be on backdrops the search never saw."""
+    portraits = _synthetic_portraits()
+    tuning = scenes.build_split(scene, portraits, "tune")
+    held = scenes.build_split(scene, portraits, "held_out")
+    assert tuning and held
+    for h in held:
+        for t in tuning:
+            assert not np.array_equal(h.background, t.background), f"{scene}: {h.name} on {t.name}'s backdrop"
+            if h.background.shape == t.background.shape:  # not a near copy either (grain aside)
+                diff = np.abs(h.background.astype(np.float32) - t.background.astype(np.float32)).mean()
+                assert diff > 3, f"{scene}: {h.name}'s backdrop is {t.name}'s, {diff:.1f} levels apart"
+    every = scenes.build_scene(scene, portraits)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(tuning, every))  # the tuning split: unchanged
+    if scene != "multi_person":  # one image per portrait: a held-out image is the eval scene's own of that portrait
+        assert all(np.array_equal(a.image, b.image) for a, b in zip(held, every[scenes.TUNE_COUNT:]))
+
+
 def test_low_light_live_frames_are_the_same_dim_scene_with_fresh_noise(small_portraits):
     s = scenes.build_low_light(small_portraits)[0]
     frames = s.live_frames(3)

@@ -7,7 +7,8 @@ Search: the current values of every preset and the schema defaults, then a rando
 seed over a coarse grid, then one coordinate sweep around the best (each parameter, every grid value).
 When no candidate meets every constraint, the one that violates them least is kept and the report says
 which target is missed and by how much. The chosen values are then measured on all 12 portraits and
-on the 4 held-out ones, and those figures go into the preset's "tuning" block.
+on the 4 held-out ones (over backdrops the tuning split does not use, scenes.HELD_OUT_ARGS), and those
+figures go into the preset's "tuning" block.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from ..presets import BUILTIN_ORDER, load_preset_file
 from ..settings import MatteSettings
 from .methods import BASELINE, Method
 from .runner import LIVE_FRAMES, RECALL_TARGET, EvalContext, SceneScore, score_method
-from .scenes import build_scene, split
+from .scenes import build_scene, build_split, split
 
 SCENE_OF_PRESET = {"studio": "studio", "cafe": "cafe", "multi_person": "multi_person", "low_light": "low_light"}
 GRID = {
@@ -155,7 +156,7 @@ def search(ctx: EvalContext, preset_id: str, budget: int, seed: int = 0, log=pri
     `tune_on` names: "tune" (the tuning split) or "all"; or on `samples` when given. The objective is
     one of OBJECTIVES."""
     scene = SCENE_OF_PRESET[preset_id]
-    samples = samples if samples is not None else build_scene(scene, split(ctx.portraits, tune_on))
+    samples = samples if samples is not None else build_split(scene, ctx.portraits, tune_on)
     tset = ctx.temporal(scene)
     base_settings = load_preset_file(paths.PRESETS_DIR / f"{preset_id}.json").apply() \
         .replace(model=ctx.model_id)
@@ -233,7 +234,7 @@ def targets(ours: SceneScore, base: SceneScore, scene: str) -> dict[str, dict]:
 def measure_split(ctx: EvalContext, preset_id: str, settings: MatteSettings, which: str
                   ) -> tuple[SceneScore, SceneScore]:
     scene = SCENE_OF_PRESET[preset_id]
-    samples = build_scene(scene, split(ctx.portraits, which))
+    samples = build_split(scene, ctx.portraits, which)  # the held-out split on backdrops the tuning one lacks
     tset = ctx.temporal(scene)
     ours, _ = score_method(Method(preset_id, settings), ctx.matter, samples, tset)
     base, _ = score_method(Method(BASELINE, None), ctx.matter, samples, tset)
@@ -379,7 +380,7 @@ def tune_proposed(ctx: EvalContext, preset_id: str, budget: int, seed: int = 0, 
     chosen, _, _, _, n = search(ctx, preset_id, budget, seed, log, kind=PROPOSED)
     settings = load_preset_file(paths.PRESETS_DIR / f"{preset_id}.json").apply() \
         .replace(model=ctx.model_id, **chosen)
-    samples = build_scene(scene, split(ctx.portraits, "all"))
+    samples = build_split(scene, ctx.portraits, "all")
     tset = ctx.temporal(scene)
     ours, _ = score_method(Method(preset_id, settings, PROPOSED), ctx.matter, samples, tset)
     base, _ = score_method(Method(BASELINE, None), ctx.matter, samples, tset)
