@@ -326,6 +326,54 @@ def test_ratio_objective_counts_every_image_alike():
     assert objective_value("ratio", base, base) == pytest.approx(1.0)
 
 
+class _FakeContext:
+    """What search and cross_validate read from an EvalContext, without a model or videos."""
+    model_id = "mediapipe_selfie_landscape"
+    matter = None
+
+    def __init__(self):
+        self.portraits = _synthetic_portraits()
+
+    def temporal(self, scene):
+        return None
+
+
+def _tried_values(monkeypatch) -> list[tuple]:
+    """Every candidate's tuned values that tune scores from now on; each scores alike (so the search keeps the
+    first it tried and sweeps around it)."""
+    from obsmatte.evaluation import tune
+    tried = []
+
+    def fake_score(method, matter, samples, tset, *args, **kwargs):
+        if method.settings is not None:
+            tried.append(tune._key(method.settings.to_dict()))
+        rows = [{"mae": 0.01, "edge": 0.05, "iou": 0.9} for _ in samples]
+        return SceneScore(mae=0.01, edge=0.05, iou=0.9, ms=1.0, n=len(samples), flicker=1e-6, per_sample=rows), []
+    monkeypatch.setattr(tune, "score_method", fake_score)
+    return tried
+
+
+def _shipped_values() -> set[tuple]:
+    """Every built-in preset's tuned values, as a search for the studio preset would try them (boost off)."""
+    from obsmatte.evaluation import tune
+    from obsmatte.presets import BUILTIN_ORDER, load_preset_file
+    return {tune._key({**load_preset_file(paths.PRESETS_DIR / f"{pid}.json").apply().to_dict(), "low_light_boost": 0.0})
+            for pid in BUILTIN_ORDER}
+
+
+def test_cross_validation_folds_do_not_start_from_the_shipped_presets(monkeypatch):
+    """The shipped values were chosen looking at all 12 portraits, each fold's held-out ones too: a fold's search
+    seeded with them would score its held-out faces with values that saw them."""
+    from obsmatte.evaluation import tune
+    tried = _tried_values(monkeypatch)
+    tune.cross_validate(_FakeContext(), "studio", budget=0, log=lambda *_: None)
+    assert tried and not _shipped_values().intersection(tried), "a fold's search tried a shipped preset's values"
+    # the main search (whose values get written) still starts from them: tuning never ends worse than them
+    tried.clear()
+    tune.search(_FakeContext(), "studio", budget=0, log=lambda *_: None)
+    assert _shipped_values() <= set(tried)
+
+
 def test_tune_on_all_refuses_the_multi_person_preset_before_loading_anything():
     from obsmatte.errors import SettingsError
     from obsmatte.evaluation.tune import run_tune
