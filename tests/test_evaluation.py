@@ -4,6 +4,7 @@ selection rule, and `eval --quick` end to end on the real evaluation data."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 
 import numpy as np
@@ -184,6 +185,63 @@ def test_other_draws_of_a_scene_change_the_backdrops_not_the_truth(small_portrai
         assert np.abs(_recomposite(b.foreground, b.alpha, b.background) - b.image).max() <= 0.5 + 1e-3
 
 
+@pytest.fixture(scope="module")
+def all_portraits():
+    need_shared("eval", "portraits", "image")
+    return scenes.load_portraits()
+
+
+# sha256 over the images of each scene built on all 12 portraits, computed before the held-out split got
+# backdrops of its own: every published figure (`obs-matting eval`, the cross-validation) is measured on these.
+EVAL_SCENE_SHA256 = {
+    "studio": "0cebaaee48f48dd9268baa3bc3193a4b666dfc309224f9a2dd7c97a8676e8122",
+    "cafe": "97e99bd162ec63c0608b109f8dca7b3e05ebeede8fa19bf162f5beeb58f519d0",
+    "multi_person": "21cdddd265ce0bf5f02845914ddfaa033730b48f368a952f419251e09d1d4c73",
+    "low_light": "ede3016fd57a5de2fbda62d44f39841bf3249c084d1026ce3699e14e023fc1f0",
+}
+# the builders' arguments as the eval's scene has always used them
+EVAL_SCENE_ARGS = {"studio": {"background_offset": 0}, "cafe": {"background_offset": 0},
+                   "multi_person": {"order_seed": None, "background_offset": 0},
+                   "low_light": {"noise_seed": 3000, "exposure": 0.15, "background_seed": 300,
+                                 "swap_backgrounds": False}}
+
+
+@pytest.mark.parametrize("scene", scenes.SCENES)
+def test_the_eval_scene_is_unchanged(all_portraits, scene):
+    samples = scenes.build_scene(scene, all_portraits)
+    old = scenes.BUILDERS[scene](all_portraits, **EVAL_SCENE_ARGS[scene])
+    assert len(samples) == len(old) and all(np.array_equal(a.image, b.image) for a, b in zip(samples, old))
+    digest = hashlib.sha256(b"".join(s.image.tobytes() for s in samples)).hexdigest()
+    assert digest == EVAL_SCENE_SHA256[scene], f"{scene}: the eval's images changed"
+
+
+def _synthetic_portraits(count: int = 12, hw=(160, 120)) -> list[scenes.Portrait]:
+    """Stand-ins for the evaluation portraits (an ellipse of a person each): the backdrops do not depend on them."""
+    yy, xx = np.mgrid[0:hw[0], 0:hw[1]]
+    alpha = ((((yy - hw[0]) / (0.8 * hw[0])) ** 2 + ((xx - hw[1] / 2) / (0.3 * hw[1])) ** 2) < 1).astype(np.float32)
+    return [scenes.Portrait(f"p{k:02d}", np.full(hw + (3,), 20 * k, np.uint8), alpha) for k in range(count)]
+
+
+@pytest.mark.parametrize("scene", scenes.SCENES)
+def test_held_out_images_are_on_backdrops_the_tuning_split_never_shows(scene):
+    """Before, each split's backdrops were picked by the image's index within the split, so the held-out images
+    reused the tuning images' backdrops; the held-out figure must be on backdrops the search never saw."""
+    portraits = _synthetic_portraits()
+    tuning = scenes.build_split(scene, portraits, "tune")
+    held = scenes.build_split(scene, portraits, "held_out")
+    assert tuning and held
+    for h in held:
+        for t in tuning:
+            assert not np.array_equal(h.background, t.background), f"{scene}: {h.name} on {t.name}'s backdrop"
+            if h.background.shape == t.background.shape:  # not a near copy either (grain aside)
+                diff = np.abs(h.background.astype(np.float32) - t.background.astype(np.float32)).mean()
+                assert diff > 3, f"{scene}: {h.name}'s backdrop is {t.name}'s, {diff:.1f} levels apart"
+    every = scenes.build_scene(scene, portraits)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(tuning, every))  # the tuning split: unchanged
+    if scene != "multi_person":  # one image per portrait: a held-out image is the eval scene's own of that portrait
+        assert all(np.array_equal(a.image, b.image) for a, b in zip(held, every[scenes.TUNE_COUNT:]))
+
+
 def test_low_light_live_frames_are_the_same_dim_scene_with_fresh_noise(small_portraits):
     s = scenes.build_low_light(small_portraits)[0]
     frames = s.live_frames(3)
@@ -266,6 +324,54 @@ def test_ratio_objective_counts_every_image_alike():
     assert objective_value("mae", hard_fixed, base) < objective_value("mae", all_better, base)
     assert objective_value("ratio", all_better, base) < objective_value("ratio", hard_fixed, base)
     assert objective_value("ratio", base, base) == pytest.approx(1.0)
+
+
+class _FakeContext:
+    """What search and cross_validate read from an EvalContext, without a model or videos."""
+    model_id = "mediapipe_selfie_landscape"
+    matter = None
+
+    def __init__(self):
+        self.portraits = _synthetic_portraits()
+
+    def temporal(self, scene):
+        return None
+
+
+def _tried_values(monkeypatch) -> list[tuple]:
+    """Every candidate's tuned values that tune scores from now on; each scores alike (so the search keeps the
+    first it tried and sweeps around it)."""
+    from obsmatte.evaluation import tune
+    tried = []
+
+    def fake_score(method, matter, samples, tset, *args, **kwargs):
+        if method.settings is not None:
+            tried.append(tune._key(method.settings.to_dict()))
+        rows = [{"mae": 0.01, "edge": 0.05, "iou": 0.9} for _ in samples]
+        return SceneScore(mae=0.01, edge=0.05, iou=0.9, ms=1.0, n=len(samples), flicker=1e-6, per_sample=rows), []
+    monkeypatch.setattr(tune, "score_method", fake_score)
+    return tried
+
+
+def _shipped_values() -> set[tuple]:
+    """Every built-in preset's tuned values, as a search for the studio preset would try them (boost off)."""
+    from obsmatte.evaluation import tune
+    from obsmatte.presets import BUILTIN_ORDER, load_preset_file
+    return {tune._key({**load_preset_file(paths.PRESETS_DIR / f"{pid}.json").apply().to_dict(), "low_light_boost": 0.0})
+            for pid in BUILTIN_ORDER}
+
+
+def test_cross_validation_folds_do_not_start_from_the_shipped_presets(monkeypatch):
+    """The shipped values were chosen looking at all 12 portraits, each fold's held-out ones too: a fold's search
+    seeded with them would score its held-out faces with values that saw them."""
+    from obsmatte.evaluation import tune
+    tried = _tried_values(monkeypatch)
+    tune.cross_validate(_FakeContext(), "studio", budget=0, log=lambda *_: None)
+    assert tried and not _shipped_values().intersection(tried), "a fold's search tried a shipped preset's values"
+    # the main search (whose values get written) still starts from them: tuning never ends worse than them
+    tried.clear()
+    tune.search(_FakeContext(), "studio", budget=0, log=lambda *_: None)
+    assert _shipped_values() <= set(tried)
 
 
 def test_tune_on_all_refuses_the_multi_person_preset_before_loading_anything():

@@ -21,6 +21,8 @@ WORK_SIDE = 640  # long side of every test image: a webcam frame after the filte
 MULTI_CANVAS = (360, 640)  # (h, w) of a multi-person frame, 16:9 like a stream
 LIVE_SEED_STEP = 7919  # a live frame's noise seed: the still's own + this * frame index (no collisions)
 TUNE_COUNT = 8  # the first 8 portraits (sorted by name) are the tuning split, the other 4 are held out
+LOW_LIGHT_NOISE_SEED = 3000  # the eval's low-light scene: image i darkened with seed + i...
+LOW_LIGHT_BACKGROUND_SEED = 300  # ...over backdrop index + i
 CAFE_PHOTOS = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "immunohistochemistry",
                "astronaut_crop")
 
@@ -88,7 +90,8 @@ def load_portraits(folder: Path | None = None, limit: int | None = None) -> list
 
 
 def split(portraits: list[Portrait], which: str) -> list[Portrait]:
-    """'tune' (first TUNE_COUNT), 'held_out' (the rest) or 'all'."""
+    """'tune' (first TUNE_COUNT), 'held_out' (the rest) or 'all'. build_split composites a split over its
+    own backdrops."""
     if which == "tune":
         return portraits[:TUNE_COUNT]
     if which == "held_out":
@@ -281,8 +284,9 @@ def darken(rgb: np.ndarray, seed: int, exposure: float = 0.15, full_well: float 
     return np.clip(np.rint(255.0 * lin_noisy ** (1 / 2.2)), 0, 255).astype(np.uint8)
 
 
-def build_low_light(portraits: list[Portrait], noise_seed: int = 3000, exposure: float = 0.15,
-                    background_seed: int = 300, swap_backgrounds: bool = False) -> list[Sample]:
+def build_low_light(portraits: list[Portrait], noise_seed: int = LOW_LIGHT_NOISE_SEED, exposure: float = 0.15,
+                    background_seed: int = LOW_LIGHT_BACKGROUND_SEED, swap_backgrounds: bool = False
+                    ) -> list[Sample]:
     """Studio (even index) or cafe (odd index) composites darkened with noise; the truth is unchanged.
 
     The defaults are the eval's scene; other seeds, exposures and backgrounds are other draws of the same
@@ -303,7 +307,36 @@ BUILDERS = {"studio": build_studio, "cafe": build_cafe, "multi_person": build_mu
             "low_light": build_low_light}
 
 
-def build_scene(scene: str, portraits: list[Portrait]) -> list[Sample]:
+# The builders pick each image's backdrop (and low light's noise) by the image's index in the list they are
+# given, so a split built on its own would start again at index 0: the held-out images would sit on the tuning
+# images' backdrops, and a held-out figure would not be on backdrops the search never saw. The held-out split
+# therefore starts past every index the tuning split uses. For studio, café and low light that is the portrait's
+# index among all of them, so each held-out image is the very image the eval's scene has for that portrait;
+# multi-person groups differ by split anyway, and its backdrops start past the most a split can use (one per
+# layout). Café photos: the tuning split already shows all eight, so a held-out café backdrop is another crop
+# (other place, scale, mirror) of a photo the search saw, not a new photo; only more photos would change that.
+HELD_OUT_ARGS = {
+    "studio": {"background_offset": TUNE_COUNT},
+    "cafe": {"background_offset": TUNE_COUNT},
+    "multi_person": {"background_offset": len(MULTI_LAYOUTS)},
+    "low_light": {"background_seed": LOW_LIGHT_BACKGROUND_SEED + TUNE_COUNT,
+                  "noise_seed": LOW_LIGHT_NOISE_SEED + TUNE_COUNT},
+}
+
+
+def build_scene(scene: str, portraits: list[Portrait], which: str = "all") -> list[Sample]:
+    """The scene's samples of `portraits`, which are the split `which` of the evaluation portraits.
+
+    "all" is the eval's scene (its images must never change: every published figure is measured on them) and
+    "tune" the same builder on the tuning split (its images are the first ones of "all"); "held_out" takes
+    backdrops the tuning split does not use (HELD_OUT_ARGS)."""
     if scene not in BUILDERS:
         raise ValueError(f"unknown scene '{scene}' (known: {', '.join(SCENES)})")
-    return BUILDERS[scene](portraits)
+    if which not in ("tune", "held_out", "all"):
+        raise ValueError(f"unknown split '{which}' (known: tune, held_out, all)")
+    return BUILDERS[scene](portraits, **(HELD_OUT_ARGS[scene] if which == "held_out" else {}))
+
+
+def build_split(scene: str, portraits: list[Portrait], which: str) -> list[Sample]:
+    """The scene on the split `which` of all the portraits, over that split's backdrops."""
+    return build_scene(scene, split(portraits, which), which)
