@@ -133,8 +133,9 @@ function Get-NvidiaFacts {
             if ($LASTEXITCODE -ne 0 -or -not $line) {
                 $line = @(& $smi '--query-gpu=driver_version' '--format=csv,noheader' 2>$null)[0]
             }
-            if ($line) {
-                $parts = @($line -split ',' | ForEach-Object { $_.Trim() })
+            $parts = @("$line" -split ',' | ForEach-Object { $_.Trim() })
+            # "NVIDIA-SMI has failed ..." comes on stdout too: only a version number counts
+            if ($LASTEXITCODE -eq 0 -and $parts[0] -match '^\d+\.\d+') {
                 $out = @('--nvidia-driver', $parts[0])
                 if ($parts.Count -gt 1 -and $parts[1] -match '^\d') { $out += @('--compute-capability', $parts[1]) }
                 return $out

@@ -42,14 +42,18 @@ run_installer() {  # run_installer PYTHON ARGS... : the package from this checko
   PYTHONPATH="$REPO/lib${PYTHONPATH:+:$PYTHONPATH}" "$python" -m obsmatte.installer "$@"
 }
 
-nvidia_facts() {  # --nvidia-driver/--compute-capability arguments, one per line (none without nvidia-smi)
-  command -v nvidia-smi >/dev/null 2>&1 || return 0
-  local line driver cc
-  # compute_cap is a query field from driver 510 on; an older driver answers the driver's version alone
-  line="$(nvidia-smi --query-gpu=driver_version,compute_cap --format=csv,noheader 2>/dev/null | head -n 1)" \
-    || line="$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1)" || true
+nvidia_facts() {  # --nvidia-driver/--compute-capability arguments, one per line (none when unknown)
+  local line="" driver cc=""
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    # the first GPU only (-i 0: no pipe into head, whose early exit would fail the query under pipefail);
+    # compute_cap is a query field from driver 510 on: an older driver answers its version alone
+    line="$(nvidia-smi -i 0 --query-gpu=driver_version,compute_cap --format=csv,noheader 2>/dev/null)" \
+      || line="$(nvidia-smi -i 0 --query-gpu=driver_version --format=csv,noheader 2>/dev/null)" || line=""
+  fi
   driver="$(echo "${line%%,*}" | tr -d ' ')"
-  case "$line" in *,*) cc="$(echo "${line#*,}" | tr -d ' ')" ;; *) cc="" ;; esac
+  case "$line" in *,*) cc="$(echo "${line#*,}" | tr -d ' ')" ;; esac
+  case "$driver" in [0-9]*) ;; *)  # Debian packages nvidia-smi apart from the driver: the module knows too
+    driver="$(cat /sys/module/nvidia/version 2>/dev/null || true)" ;; esac
   case "$driver" in [0-9]*) printf '%s\n%s\n' --nvidia-driver "$driver" ;; esac
   case "$cc" in [0-9]*) printf '%s\n%s\n' --compute-capability "$cc" ;; esac
 }

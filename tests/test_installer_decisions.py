@@ -76,7 +76,7 @@ def test_ps1_reads_the_same_table_file():
     ("windows", [], False, "onnxruntime"),
     ("windows", ["NVIDIA GeForce RTX 3060"], True, "onnxruntime"),
     ("win32", ["AMD Radeon RX 6600"], True, "onnxruntime"),
-    ("linux", ["NVIDIA Corporation GA106 [GeForce RTX 3060]"], False, "onnxruntime-gpu"),
+    ("linux", ["NVIDIA Corporation GA106 [GeForce RTX 3060]"], False, "onnxruntime"),  # driver unknown: below
     ("linux", ["Advanced Micro Devices, Inc. [AMD/ATI] Navi 23"], False, "onnxruntime"),
     ("linux", ["llvmpipe (LLVM 15.0.6, 256 bits)"], False, "onnxruntime"),
     ("linux", [], False, "onnxruntime"),
@@ -95,10 +95,14 @@ def test_provider_choice(os_name, gpus, cpu, package):
     ("linux", "550.120", "8.9", "3.12", False, ("onnxruntime-gpu", 12)),  # driver too old for CUDA 13
     ("linux", "470.256.02", None, "3.11", False, ("onnxruntime", None)),  # too old for either
     ("linux", "580.95.05", "3.5", "3.11", False, ("onnxruntime", None)),  # Kepler
-    ("linux", None, None, "3.11", False, ("onnxruntime-gpu", 12)),  # unknown: CUDA 12 fits more
+    ("linux", None, None, "3.11", False, ("onnxruntime", None)),  # no driver seen (nouveau?): no CUDA
+    ("linux", "580.95.05", None, "3.11", False, ("onnxruntime-gpu", 12)),  # 580 also drives Pascal
+    ("linux", "580.95.05", "[N/A]", "3.11", False, ("onnxruntime-gpu", 12)),
     ("linux", "580.95.05", "8.6", "3.10", False, ("onnxruntime-gpu", 12)),  # no CUDA 13 wheels for 3.10
     ("windows", "581.57", "8.9", "3.12", True, ("onnxruntime-gpu", 13)),
-    ("windows", "32.0.15.8157", None, "3.12", True, ("onnxruntime-gpu", 13)),  # Windows' form of 581.57
+    ("windows", "32.0.15.8157", "8.9", "3.12", True, ("onnxruntime-gpu", 13)),  # Windows' form of 581.57
+    ("windows", "32.0.15.8157", None, "3.12", True, ("onnxruntime-gpu", 12)),  # GPU unknown: CUDA 12
+    ("windows", None, None, "3.12", True, ("onnxruntime-gpu", 12)),
     ("windows", "31.0.15.3713", None, "3.12", True, ("onnxruntime-gpu", 12)),  # 537.13
     ("windows", "27.21.14.5671", None, "3.12", True, ("onnxruntime-directml", None)),  # 456.71: DirectML
     ("windows", "581.57", "8.9", "3.12", False, ("onnxruntime-directml", None)),  # not asked for
@@ -119,7 +123,7 @@ def test_cuda_asked_for_without_an_nvidia_gpu_says_why():
 
 
 @pytest.mark.parametrize("text, major", [("560.94", 560), ("580.95.05", 580), ("32.0.15.6094", 560),
-                                         ("31.0.15.3713", 537), ("", None), (None, None), ("n/a", None)])
+                                         ("31.0.15.3713", 537), ("32.0.16.512", 605), ("", None), (None, None), ("n/a", None)])
 def test_nvidia_driver_versions_in_both_forms(text, major):
     assert providers.nvidia_driver_major(text) == major
 

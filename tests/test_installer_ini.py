@@ -227,3 +227,17 @@ def test_swapping_onnxruntime_builds_puts_the_wanted_one_back(monkeypatch):
     commands.clear()
     plan_module.InstallPackages("py", ["numpy==2.2.6"], ["numpy==2.2.6"], [], "CPU").apply(lambda s: None)
     assert commands == [["install", "--disable-pip-version-check", "numpy==2.2.6"]]
+
+
+def test_leaving_the_cuda_build_says_its_libraries_stay(appdata):
+    """Swapping the CUDA build for DirectML uninstalls onnxruntime-gpu only: its nvidia-* packages (over 1 GB)
+    stay, and the plan says so."""
+    installed = {"onnxruntime-gpu": "1.31.1", "nvidia-cudnn-cu13": "9.14.0.64", "numpy": "2.4.6"}
+    f = facts(appdata, installed=installed, gpu_names=["NVIDIA GeForce RTX 4070"])
+    f.skip_packages = False
+    plan = build_install_plan(f)
+    step = next(s for s in plan.steps if s.__class__.__name__ == "InstallPackages")
+    assert step.remove == ["onnxruntime-gpu"] and step.requirements[-1].startswith("onnxruntime-directml==")
+    assert any("nvidia-*" in n for n in plan.notes)
+    f.installed = {"onnxruntime-gpu": "1.31.1", "numpy": "2.4.6"}
+    assert not any("nvidia-*" in n for n in build_install_plan(f).notes)

@@ -134,7 +134,7 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int = 
         candidates = [device] if device == "cpu" else [device, "cpu"]
         if PROVIDER_BY_DEVICE[device] not in available and device != "cpu":
             fallbacks.append(f"{device}: not offered by this onnxruntime build "
-                             f"(install onnxruntime-gpu / onnxruntime-directml)")
+                             f"(the installer puts in a GPU build: install.ps1, -Cuda for CUDA; install.sh)")
             candidates = ["cpu"]
     cuda_libraries = None
     if any(d in ("cuda", "tensorrt") for d in candidates):

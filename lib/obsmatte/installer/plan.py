@@ -196,6 +196,12 @@ class Plan:
     licenses: list[Downloadable]
 
 
+def installed_names(facts: Facts) -> list[str]:
+    if facts.skip_packages:
+        return []
+    return list(facts.installed if facts.installed is not None else providers.installed_distributions())
+
+
 def build_install_plan(facts: Facts) -> Plan:
     os_name = providers.normalise_os(facts.os_name)
     info, notes, steps = [], [], []
@@ -222,6 +228,9 @@ def build_install_plan(facts: Facts) -> Plan:
                                          python_minor=facts.python_minor)
     reqs = providers.requirements(facts.python_minor, build)
     info.append(f"onnxruntime build: {build.package} ({build.reason})")
+    if build.package != providers.ORT_CUDA and any(p.startswith("nvidia-") for p in installed_names(facts)):
+        notes.append("the CUDA and cuDNN packages (nvidia-*, over 1 GB) of an earlier CUDA install stay in this "
+                     "Python: `python -m pip list` names them, `python -m pip uninstall` removes them")
     if not facts.skip_packages:
         installed = facts.installed if facts.installed is not None else providers.installed_distributions()
         steps.append(InstallPackages(sys.executable, reqs, providers.missing_requirements(reqs, installed),
@@ -348,7 +357,9 @@ def build_uninstall_plan(facts: Facts) -> Plan:
     notes.append(f"downloaded models stay in {facts.models_dir}; delete that folder to remove them")
     if os_name == "windows":
         notes.append("the Python packages stay in that Python; remove them with "
-                     "python -m pip uninstall numpy opencv-python-headless mss onnxruntime (or the GPU build)")
+                     "python -m pip uninstall numpy opencv-python-headless mss onnxruntime (or the GPU build: "
+                     "onnxruntime-directml, or onnxruntime-gpu and its nvidia-* CUDA and cuDNN packages, "
+                     "`python -m pip list` names them)")
     return Plan(f"obs-matting uninstall plan ({os_name})", [], steps, notes, [])
 
 

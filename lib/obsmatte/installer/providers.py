@@ -78,29 +78,37 @@ class OrtBuild:
 
 def nvidia_driver_major(driver: str | None) -> int | None:
     """560 for nvidia-smi's '560.94' or for Windows' own form of the same driver, '32.0.15.6094' (its
-    last five digits are NVIDIA's version: 560.94); None when unknown or unreadable."""
+    last five digits are NVIDIA's version: 560.94; the fourth field is a number, so 605.12 is
+    '32.0.16.512'); None when unknown or unreadable."""
     text = (driver or "").strip()
     parts = text.split(".")
     if len(parts) == 4 and all(p.isdigit() for p in parts):  # the Windows driver store's form
-        digits = (parts[2] + parts[3])[-5:]
+        digits = (parts[2] + parts[3].zfill(4))[-5:]
         return int(digits[:3]) if len(digits) == 5 else None
     return int(parts[0]) if parts and parts[0].isdigit() else None
 
 
 def cuda_major_for(os_name: str, driver: str | None, compute_capability: str | None,
                    python_minor: str) -> tuple[int | None, str]:
-    """(CUDA major of the build to install, or None; why). An unknown driver gets the CUDA 12 build: it
-    runs on more drivers and GPUs than CUDA 13."""
+    """(CUDA major of the build to install, or None; why).
+
+    CUDA 13 only where both the driver and the GPU are known to allow it: driver 580 is also the last
+    branch for Maxwell, Pascal and Volta, so a driver alone does not say the GPU has CUDA 13 kernels.
+    An unknown driver gets the CUDA 12 build on Windows (the NVIDIA driver is there whenever Windows names
+    an NVIDIA adapter) and no CUDA build on Linux, where an NVIDIA card can run on nouveau, without the
+    driver CUDA needs."""
     major = nvidia_driver_major(driver)
     try:
         compute = float(compute_capability) if compute_capability else None
     except ValueError:
         compute = None
+    if major is None and os_name != "windows":
+        return None, "the NVIDIA driver's version is unknown (no nvidia-smi, no /sys/module/nvidia/version)"
     refusals = []
     for cuda in (13, 12):
         if python_minor not in CUDA_BUILDS[cuda]:
             continue
-        if major is None and cuda == 13:
+        if cuda == 13 and (major is None or compute is None):
             continue
         if major is not None and major < CUDA_DRIVER_MIN[cuda][os_name]:
             refusals.append(f"CUDA {cuda} needs driver {CUDA_DRIVER_MIN[cuda][os_name]}+, this one is {driver}")
