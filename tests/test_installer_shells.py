@@ -168,6 +168,26 @@ def test_install_sh_gives_the_driver_and_gpu_facts_to_the_cuda_choice(repo_copy,
     assert f"driver {driver}" in r.stdout or "no CUDA build fits" in r.stdout, r.stdout
 
 
+def test_install_sh_names_a_flatpak_obs_instead_of_not_found(repo_copy, tmp_path):
+    """Only the Flatpak OBS on the machine: a clear refusal that names it, not 'OBS not found'."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "uname", "cat", "tr", "sed", "head"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    flatpak = bin_dir / "flatpak"
+    flatpak.write_text('#!/bin/sh\n[ "$1 $2" = "info com.obsproject.Studio" ] && exit 0\nexit 1\n')
+    flatpak.chmod(0o755)
+    env = sh_env(tmp_path, PATH=str(bin_dir))  # no `obs` command on this PATH
+    r = subprocess.run([shutil.which("bash"), str(repo_copy / "install.sh"), "--dry-run"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 10, r.stdout + r.stderr
+    assert "installed as a Flatpak (com.obsproject.Studio)" in r.stderr
+    flatpak.write_text("#!/bin/sh\nexit 1\n")  # a flatpak without OBS: the plain message
+    r = subprocess.run([shutil.which("bash"), str(repo_copy / "install.sh"), "--dry-run"], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 10 and "OBS Studio not found" in r.stderr, r.stderr
+
+
 @pytest.fixture
 def rvm_server(tmp_path, repo_copy):
     """Serves the shared RVM model and points a manifest copy at it (the real release URL is offline here)."""
