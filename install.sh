@@ -90,10 +90,10 @@ linux_obs_python_minor() {  # the libpython OBS links: ldd on the obs binary, th
 main_linux() {
   [ -n "$with_obs" ] && linux_install_obs
   if [ -z "$uninstall" ] && ! command -v obs >/dev/null 2>&1 && [ -z "$with_obs" ]; then
-    # The Flatpak runs OBS in a sandbox with the runtime's own Python, which cannot see a venv made here and
-    # has no pip: say so instead of "not found"
+    # The Flatpak runs OBS in a sandbox with the Flatpak runtime's Python, not the system's one this script
+    # makes a venv with; it does not set that up (yet): say so instead of "not found"
     if command -v flatpak >/dev/null 2>&1 && flatpak info com.obsproject.Studio >/dev/null 2>&1; then
-      die $EXIT_NO_OBS "OBS is installed as a Flatpak (com.obsproject.Studio): its sandbox has its own Python, which this installer cannot give the packages to; install OBS from your distribution (Debian/Ubuntu: ./install.sh --with-obs) or the OBS PPA, then run this again"
+      die $EXIT_NO_OBS "OBS is installed as a Flatpak (com.obsproject.Studio): its sandbox runs the Flatpak runtime's own Python, which this installer does not set up (yet); install OBS from your distribution (Debian/Ubuntu: ./install.sh --with-obs) or the OBS PPA, then run this again"
     fi
     die $EXIT_NO_OBS "OBS Studio not found (no 'obs' command); install it (Debian/Ubuntu: sudo apt-get install obs-studio, or ./install.sh --with-obs)"
   fi
