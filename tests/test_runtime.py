@@ -22,7 +22,26 @@ def test_cpu_session_runs_and_reports_itself():
 
 def test_auto_prefers_gpus_in_order_and_always_offers_cpu():
     assert runtime.available_devices()[-1] == "cpu"
-    assert runtime.AUTO_ORDER == ("tensorrt", "cuda", "directml", "coreml", "cpu")
+    assert runtime.AUTO_ORDER == ("cuda", "directml", "coreml", "cpu")
+
+
+def test_auto_leaves_tensorrt_out_and_a_chosen_tensorrt_falls_back_to_the_cpu(monkeypatch):
+    """Every onnxruntime-gpu build offers TensorRT, which needs libraries the installer does not put in: in
+    "auto" it would fail (and say 'fell back') on most machines; chosen, it is tried and falls back."""
+    _fake_ort(monkeypatch, ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(runtime, "_preload_failure", "")
+
+    class TensorrtFails(_FakeSession):
+        def __init__(self, path, options, providers):
+            if providers[0] == "TensorrtExecutionProvider":
+                raise RuntimeError("libnvinfer.so.10: cannot open shared object file")
+            super().__init__(path, options, providers)
+    monkeypatch.setattr(runtime._ort(), "InferenceSession", TensorrtFails)
+    session, info = runtime.create_session(DEFAULT_MODEL, "auto")
+    assert (info.device, info.fallbacks) == ("cuda", [])
+    session, info = runtime.create_session(DEFAULT_MODEL, "tensorrt")
+    assert info.device == "cpu" and info.fallbacks[0].startswith("tensorrt: session failed (libnvinfer")
+    assert runtime.available_devices() == ["cuda", "tensorrt", "cpu"]
 
 
 def test_requesting_a_gpu_this_build_lacks_falls_back_with_a_reason():

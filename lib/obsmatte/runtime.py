@@ -1,7 +1,10 @@
 """onnxruntime sessions: which execution provider, fallback to CPU with a reason, threads, warm-up.
 
-Device "auto" tries TensorRT, CUDA, DirectML, CoreML, then CPU, among what this onnxruntime build
-reports as available. A GPU provider that fails to create the session, silently drops to CPU, or fails
+Device "auto" tries CUDA, DirectML, CoreML, then CPU, among what this onnxruntime build reports as
+available. TensorRT only when asked for: every onnxruntime-gpu build offers it, but it needs NVIDIA's
+TensorRT libraries (the installer does not put them in) and builds an engine for each model and input
+size on its first run (seconds to minutes, the filter without a mask meanwhile), for models that take a
+few milliseconds anyway; in "auto" it would fail on most machines and show a fallback on every start. A GPU provider that fails to create the session, silently drops to CPU, or fails
 on the warm-up run is abandoned for the next one; the reason is kept as a one-line message.
 """
 from __future__ import annotations
@@ -24,7 +27,7 @@ PROVIDER_BY_DEVICE = {
     "cpu": "CPUExecutionProvider",
 }
 DEVICE_BY_PROVIDER = {v: k for k, v in PROVIDER_BY_DEVICE.items()}
-AUTO_ORDER = ("tensorrt", "cuda", "directml", "coreml", "cpu")
+AUTO_ORDER = ("cuda", "directml", "coreml", "cpu")
 
 
 def _ort():
@@ -36,9 +39,10 @@ def _ort():
 
 
 def available_devices() -> list[str]:
-    """Devices this onnxruntime build offers, in auto order ('cpu' always last)."""
+    """Devices this onnxruntime build offers, in auto order with TensorRT after CUDA ('cpu' always last)."""
     providers = set(_ort().get_available_providers())
-    return [d for d in AUTO_ORDER if PROVIDER_BY_DEVICE[d] in providers or d == "cpu"]
+    order = ("cuda", "tensorrt", "directml", "coreml", "cpu")  # AUTO_ORDER, and TensorRT for those who ask
+    return [d for d in order if PROVIDER_BY_DEVICE[d] in providers or d == "cpu"]
 
 
 @dataclass

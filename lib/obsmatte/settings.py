@@ -67,7 +67,8 @@ FIELDS: tuple[Field, ...] = (
           "side: more is safer in front of clutter (the Café preset uses 0.3), less zooms in further.",
           0.05, 1.0, 0.05),
     Field("device", "choice", "auto", "Device", "model",
-          "Where the model runs. Auto tries TensorRT, CUDA, DirectML, CoreML, then CPU.",
+          "Where the model runs. Auto tries CUDA, DirectML, CoreML, then CPU; TensorRT only when chosen "
+          "(it needs NVIDIA's TensorRT installed and builds an engine on the first run).",
           choices=DEVICES, restarts_worker=True, in_preset=False),
     # One thread by default: the shipped models are small enough that onnxruntime's second thread costs
     # more in hand-over than it gains (2-core machine, session.run alone, 320x180 input: landscape 1.88 ms
