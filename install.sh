@@ -153,26 +153,31 @@ main_linux() {
 }
 
 main_macos() {
-  local app="/Applications/OBS.app" version choice m fw python
+  local app="/Applications/OBS.app" version m fw python
   if [ ! -d "$app" ] && [ -z "$uninstall" ]; then
     die $EXIT_NO_OBS "OBS Studio not found in /Applications; install it from https://obsproject.com"
   fi
   version="$(/usr/bin/defaults read "$app/Contents/Info" CFBundleShortVersionString 2>/dev/null || echo 30.0)"
-  # Any Python runs the table lookup; the system one is enough for that.
-  choice="$(run_installer "$(command -v python3)" python-for --obs-version "$version")" || exit $?
-  for m in $choice; do
-    fw="/Library/Frameworks/Python.framework/Versions/$m"
-    if [ -x "$fw/bin/python$m" ]; then python="$fw/bin/python$m"; break; fi
+  # Which framework Python OBS will load (OBS before 31.1: the one Versions/Current points to; from 31.1 the
+  # newest it accepts); any Python runs that lookup, the system one is enough.
+  local versions="/Library/Frameworks/Python.framework/Versions" installed="" current=""
+  for fw in "$versions"/3.*; do
+    m="${fw##*/}"; [ -x "$fw/bin/python$m" ] && installed="$installed${installed:+,}$m"
   done
-  [ -n "${python:-}" ] || die $EXIT_NO_PYTHON "OBS $version needs Python ${choice%% *} from python.org (macOS 64-bit universal2 installer): https://www.python.org/downloads/macos/ ; install it and run ./install.sh again"
+  current="$(readlink "$versions/Current" 2>/dev/null || true)"; current="${current%/}"; current="${current##*/}"
+  m="$(run_installer "$(command -v python3)" macos-python --obs-version "$version" ${installed:+--installed "$installed"} \
+    ${current:+--current "$current"})" || exit $?
+  fw="$versions/$m"; python="$fw/bin/python$m"
   if [ -n "$uninstall" ]; then
     run_installer "$python" uninstall --os macos --repo "$REPO" ${dry_run:+--dry-run}; return 0
   fi
-  run_installer "$python" install --os macos --obs-version "$version" --python-home "$fw" ${py_args[@]+"${py_args[@]}"}
+  # OBS's Python path on macOS is the folder that holds Python.framework: the installer sets it in OBS's ini
+  run_installer "$python" install --os macos --obs-version "$version" --python-home /Library/Frameworks \
+    ${py_args[@]+"${py_args[@]}"}
   [ -n "$dry_run" ] && return 0
   echo
-  say "ready. In OBS: Tools > Scripts > Python Settings > Python Install Path: $fw"
-  say "then Tools > Scripts > + > $REPO/obs_matting.py (restart OBS after changing the Python path)."
+  say "ready. OBS loads Python $m from /Library/Frameworks (Tools > Scripts > Python Settings shows it)."
+  say "Start OBS, then Tools > Scripts > + > $REPO/obs_matting.py, and add the filter to your camera source."
 }
 
 case "$(uname -s)" in

@@ -190,3 +190,24 @@ def test_model_choice_from_the_real_manifest():
 def test_model_choice_refusals(mid, message):
     with pytest.raises(ModelChoiceError, match=message):
         choose([mid])
+
+
+# OBS on macOS appends Python.framework/Versions/... to its Python path: before 31.1 it loads only the one
+# Versions/Current points to, from 31.1 the newest installed one it accepts (it tries 3.12 down)
+@pytest.mark.parametrize("obs, installed, current, expected", [
+    ("31.1.2", ["3.11", "3.12", "3.13"], "3.13", "3.12"),  # 3.13: OBS does not try it
+    ("32.0.1", ["3.10", "3.11"], "3.10", "3.11"),
+    ("30.2.3", ["3.11", "3.12"], "3.11", "3.11"),  # Current decides, not the newest
+    ("31.0.0", ["3.12", "3.13"], "3.13", None),  # Current is one OBS cannot load
+    ("30.0.4", ["3.11"], None, None),  # no Current link
+    ("29.0.1", ["3.10", "3.11"], "3.11", None),  # OBS 28-29.0 load 3.10 only
+    ("31.1.0", ["3.9"], "3.9", None),
+])
+def test_macos_python_is_the_one_obs_will_load(obs, installed, current, expected):
+    if expected is None:
+        with pytest.raises(Exception) as e:
+            obs_versions.macos_framework_python(obs, installed, current)
+        assert e.value.exit_code == 12
+        assert ("Versions/Current" in str(e.value)) == (parse_version(obs) < (31, 1, 0))
+    else:
+        assert obs_versions.macos_framework_python(obs, installed, current) == expected

@@ -241,3 +241,26 @@ def test_leaving_the_cuda_build_says_its_libraries_stay(appdata):
     assert any("nvidia-*" in n for n in plan.notes)
     f.installed = {"onnxruntime-gpu": "1.31.1", "numpy": "2.4.6"}
     assert not any("nvidia-*" in n for n in build_install_plan(f).notes)
+
+
+def test_macos_sets_the_framework_folder_as_obs_python_path(appdata):
+    """OBS on macOS reads [Python] Path64bit like on Windows and appends Python.framework/Versions/3.X to it:
+    the installer writes /Library/Frameworks (before, the user had to set it by hand), and undoes it."""
+    config = appdata / "obs-studio"
+    write(config / "user.ini", "[General]\nLastVersion=520159232\n", bom=False)
+    f = Facts(os_name="macos", obs_version="31.1.2", python_minor="3.12", python_home="/Library/Frameworks",
+              obs_config_dir=config, skip_packages=True, models_dir=appdata / "models", repo=appdata / "repo")
+    execute(build_install_plan(f), f, dry_run=False, out=lambda s: None)
+    assert obs_config.read_value(config / "user.ini", "Python", "Path64bit") == "/Library/Frameworks"
+    execute(build_uninstall_plan(f), f, dry_run=False, uninstall=True, out=lambda s: None)
+    assert obs_config.read_value(config / "user.ini", "Python", "Path64bit") is None
+
+
+def test_install_sh_gives_macos_the_framework_folder_and_what_obs_will_load():
+    """install.sh's macOS half cannot run here (no /Applications, no /Library/Frameworks): its hand-over is
+    checked as text."""
+    src = (Path(__file__).resolve().parent.parent / "install.sh").read_text(encoding="utf-8")
+    macos = src[src.index("main_macos() {"):]
+    assert "macos-python --obs-version" in macos and "--installed" in macos and "--current" in macos
+    assert "--python-home /Library/Frameworks" in macos
+    assert 'readlink "$versions/Current"' in macos

@@ -56,6 +56,10 @@ def test_cli_python_for_and_requirements():
     assert r.returncode == 0 and r.stdout.split() == ["3.11", "3.10"]
     r = run_module("requirements", "--os", "windows", "--gpu", "AMD Radeon RX 6600", "--python-minor", "3.12")
     assert r.stdout.split() == providers.requirements("3.12", "onnxruntime-directml")
+    r = run_module("macos-python", "--obs-version", "30.2.3", "--installed", "3.11,3.12", "--current", "3.11")
+    assert r.returncode == 0 and r.stdout.split() == ["3.11"]
+    r = run_module("macos-python", "--obs-version", "30.2.3", "--installed", "3.12,3.13", "--current", "3.13")
+    assert r.returncode == 12 and "Versions/Current points to" in r.stderr and "it points to 3.13" in r.stderr
 
 
 # ---- install.ps1 -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import providers
 from .failures import EXIT_OK, InstallError
 from .obs_process import obs_is_running
-from .obs_versions import python_for_obs
+from .obs_versions import macos_framework_python, python_for_obs
 from .plan import Facts, build_install_plan, build_uninstall_plan, execute
 
 
@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("python-for", help="the Python minors an OBS version loads, preferred first")
     p.add_argument("--obs-version", required=True)
+    p = sub.add_parser("macos-python", help="macOS: the framework Python minor OBS will load, among those installed")
+    p.add_argument("--obs-version", required=True)
+    p.add_argument("--installed", action="append", help="installed framework minors, comma-separated")
+    p.add_argument("--current", help="the minor Python.framework/Versions/Current points to")
     p = sub.add_parser("requirements", parents=[common], help="pinned pip requirements, one per line")
     p.add_argument("--python-minor", default=f"{sys.version_info[0]}.{sys.version_info[1]}")
     p.add_argument("--missing", action="store_true", help="only those this Python lacks")
@@ -94,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             if choice.warning:
                 print("install: warning: " + choice.warning, file=sys.stderr)
             print(" ".join(choice.pythons))
+            return EXIT_OK
+        if args.command == "macos-python":
+            print(macos_framework_python(args.obs_version, _list(args.installed), args.current or None))
             return EXIT_OK
         if args.command == "requirements":
             build = providers.choose_onnxruntime(args.os, args.gpu or [], args.cpu, cuda=args.cuda,

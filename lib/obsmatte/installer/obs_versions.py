@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .failures import InstallError, ObsUnsupportedError
+from .failures import InstallError, ObsUnsupportedError, PythonMismatchError
 
 TABLE_PATH = Path(__file__).with_name("obs_python_table.json")
 
@@ -71,3 +71,35 @@ def ini_name_for_obs(obs_version: str | Version, table: dict | None = None) -> s
     table = table or load_table()
     v = parse_version(obs_version) if isinstance(obs_version, str) else tuple(obs_version)
     return "user.ini" if v >= parse_version(table["user_ini_from"]) else "global.ini"
+
+
+# OBS on macOS looks for the python.org framework under the folder set as its Python path (it appends
+# Python.framework/Versions/...): from 31.1 in Versions/3.X, trying 3.<newest it knows> down, so the newest
+# installed one it accepts; before 31.1 only in Versions/Current, the link the last python.org install made.
+MACOS_FRAMEWORKS = "/Library/Frameworks"
+MACOS_LOADS_CURRENT_BELOW: Version = (31, 1, 0)
+
+
+def macos_framework_python(obs_version: str | Version, installed: list[str], current: str | None,
+                           table: dict | None = None) -> str:
+    """The framework Python (a minor, e.g. '3.12') OBS will load on this Mac, so the packages go into it.
+
+    `installed`: the minors under /Library/Frameworks/Python.framework/Versions that have their python3.X;
+    `current`: what Versions/Current points to (None: no link). Raises PythonMismatchError saying what to do
+    when OBS would load none it can use."""
+    choice = python_for_obs(obs_version, table)
+    v = choice.obs_version
+    if v < MACOS_LOADS_CURRENT_BELOW:
+        if current in choice.pythons and current in installed:
+            return current
+        found = f"it points to {current}" if current else "there is no such link"
+        raise PythonMismatchError(
+            f"OBS {_fmt(v)} loads the Python that {MACOS_FRAMEWORKS}/Python.framework/Versions/Current points to "
+            f"and {found}; it needs {' or '.join(choice.pythons)}: run the python.org installer of Python "
+            f"{choice.preferred} again (the last one installed becomes Current), or update OBS to 31.1 or newer")
+    for minor in choice.pythons:  # newest first, as OBS itself tries them
+        if minor in installed:
+            return minor
+    raise PythonMismatchError(
+        f"OBS {_fmt(v)} needs Python {choice.preferred} from python.org (macOS 64-bit universal2 installer): "
+        f"https://www.python.org/downloads/macos/ ; install it and run ./install.sh again")

@@ -236,11 +236,13 @@ def build_install_plan(facts: Facts) -> Plan:
         steps.append(InstallPackages(sys.executable, reqs, providers.missing_requirements(reqs, installed),
                                      providers.conflicting_onnxruntimes(build.package, installed), build.reason))
 
-    if os_name == "windows":
+    if os_name in ("windows", "macos"):  # OBS loads its Python from the path in its ini (macOS: the folder
+        # holding Python.framework, /Library/Frameworks, which install.sh passes as the Python home)
         config_dir = facts.obs_config_dir or default_obs_config_dir(os_name)
         ini = config_dir / ini_name_for_obs(facts.obs_version or "0")
         if not facts.obs_version:
-            raise InstallError("the OBS version is needed on Windows (--obs-version) to know which ini to edit")
+            raise InstallError("the OBS version is needed on Windows and macOS (--obs-version) to know which ini "
+                               "to edit")
         if ini.name == "user.ini" and _older_obs_settings_not_yet_moved(config_dir):
             # OBS 31+ copies an older OBS's global.ini to user.ini on its first start, and refuses (an error
             # box, the user's settings left behind) when user.ini already exists: set it where OBS takes it from
@@ -340,7 +342,7 @@ def build_uninstall_plan(facts: Facts) -> Plan:
     os_name = providers.normalise_os(facts.os_name)
     steps: list[Step] = []
     notes = []
-    if os_name == "windows":
+    if os_name in ("windows", "macos"):
         config_dir = facts.obs_config_dir or default_obs_config_dir(os_name)
         recorded = load_state().get("ini", {})
         for name in ("global.ini", "user.ini"):  # both: the user may have upgraded OBS since installing
@@ -355,7 +357,7 @@ def build_uninstall_plan(facts: Facts) -> Plan:
     if ppf.exists():
         steps.append(RemoveFile(ppf))
     notes.append(f"downloaded models stay in {facts.models_dir}; delete that folder to remove them")
-    if os_name == "windows":
+    if os_name in ("windows", "macos"):
         notes.append("the Python packages stay in that Python; remove them with "
                      "python -m pip uninstall numpy opencv-python-headless mss onnxruntime (or the GPU build: "
                      "onnxruntime-directml, or onnxruntime-gpu and its nvidia-* CUDA and cuDNN packages, "
