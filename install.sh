@@ -158,19 +158,23 @@ main_macos() {
     die $EXIT_NO_OBS "OBS Studio not found in /Applications; install it from https://obsproject.com"
   fi
   version="$(/usr/bin/defaults read "$app/Contents/Info" CFBundleShortVersionString 2>/dev/null || echo 30.0)"
-  # Which framework Python OBS will load (OBS before 31.1: the one Versions/Current points to; from 31.1 the
-  # newest it accepts); any Python runs that lookup, the system one is enough.
-  local versions="/Library/Frameworks/Python.framework/Versions" installed="" current=""
+  # Which framework Python OBS will load (OBS before 31.0.2: the one Versions/Current points to; from 31.0.2
+  # the newest it accepts). Any Python runs that lookup: a framework one, else python3 (on a Mac without
+  # the command line tools that is a stub that asks to install them).
+  local versions="/Library/Frameworks/Python.framework/Versions" installed="" current="" any=""
   for fw in "$versions"/3.*; do
-    m="${fw##*/}"; [ -x "$fw/bin/python$m" ] && installed="$installed${installed:+,}$m"
+    m="${fw##*/}"
+    if [ -x "$fw/bin/python$m" ]; then installed="$installed${installed:+,}$m"; any="$fw/bin/python$m"; fi
   done
+  any="${any:-$(command -v python3 || true)}"
+  [ -n "$any" ] || die $EXIT_NO_PYTHON "no Python found: install Python 3.12 from python.org (https://www.python.org/downloads/macos/) and run ./install.sh again"
+  if [ -n "$uninstall" ]; then  # it edits OBS's ini and its own files only: any Python will do
+    run_installer "$any" uninstall --os macos --repo "$REPO" ${dry_run:+--dry-run}; return 0
+  fi
   current="$(readlink "$versions/Current" 2>/dev/null || true)"; current="${current%/}"; current="${current##*/}"
-  m="$(run_installer "$(command -v python3)" macos-python --obs-version "$version" ${installed:+--installed "$installed"} \
+  m="$(run_installer "$any" macos-python --obs-version "$version" ${installed:+--installed "$installed"} \
     ${current:+--current "$current"})" || exit $?
   fw="$versions/$m"; python="$fw/bin/python$m"
-  if [ -n "$uninstall" ]; then
-    run_installer "$python" uninstall --os macos --repo "$REPO" ${dry_run:+--dry-run}; return 0
-  fi
   # OBS's Python path on macOS is the folder that holds Python.framework: the installer sets it in OBS's ini
   run_installer "$python" install --os macos --obs-version "$version" --python-home /Library/Frameworks \
     ${py_args[@]+"${py_args[@]}"}

@@ -55,7 +55,7 @@ def test_troubleshooting_messages_are_in_the_code():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "- [Troubleshooting](#troubleshooting)" in text.split("\n## Install into OBS", 1)[0]
     rows = troubleshooting_rows(text)
-    assert 8 <= len(rows) <= 14, len(rows)
+    assert 8 <= len(rows) <= 20, len(rows)  # a table a streamer reads, not a catalogue
     code = _project_code()
     missing = []
     for cells in rows:

@@ -192,13 +192,15 @@ def test_model_choice_refusals(mid, message):
         choose([mid])
 
 
-# OBS on macOS appends Python.framework/Versions/... to its Python path: before 31.1 it loads only the one
-# Versions/Current points to, from 31.1 the newest installed one it accepts (it tries 3.12 down)
+# OBS on macOS appends Python.framework/Versions/... to its Python path: before 31.0.2 it loads only the one
+# Versions/Current points to, from 31.0.2 the newest installed one it accepts (it tries 3.12 down)
 @pytest.mark.parametrize("obs, installed, current, expected", [
     ("31.1.2", ["3.11", "3.12", "3.13"], "3.13", "3.12"),  # 3.13: OBS does not try it
     ("32.0.1", ["3.10", "3.11"], "3.10", "3.11"),
     ("30.2.3", ["3.11", "3.12"], "3.11", "3.11"),  # Current decides, not the newest
     ("31.0.0", ["3.12", "3.13"], "3.13", None),  # Current is one OBS cannot load
+    ("31.0.3", ["3.11", "3.12"], "3.11", "3.12"),  # 31.0.2 already looks past Current
+    ("31.0.1", ["3.11", "3.12"], "3.12", "3.12"),
     ("30.0.4", ["3.11"], None, None),  # no Current link
     ("29.0.1", ["3.10", "3.11"], "3.11", None),  # OBS 28-29.0 load 3.10 only
     ("31.1.0", ["3.9"], "3.9", None),
@@ -208,6 +210,11 @@ def test_macos_python_is_the_one_obs_will_load(obs, installed, current, expected
         with pytest.raises(Exception) as e:
             obs_versions.macos_framework_python(obs, installed, current)
         assert e.value.exit_code == 12
-        assert ("Versions/Current" in str(e.value)) == (parse_version(obs) < (31, 1, 0))
+        assert ("Versions/Current" in str(e.value)) == (parse_version(obs) < (31, 0, 2))
     else:
         assert obs_versions.macos_framework_python(obs, installed, current) == expected
+
+
+def test_macos_current_pointing_at_a_python_that_is_gone_says_so():
+    with pytest.raises(Exception, match="points to 3.12, which is not installed.*Python 3.11 again"):
+        obs_versions.macos_framework_python("30.2.3", ["3.11"], "3.12")

@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             print(" ".join(choice.pythons))
             return EXIT_OK
         if args.command == "macos-python":
+            warning = python_for_obs(args.obs_version).warning
+            if warning:
+                print("install: warning: " + warning, file=sys.stderr)
             print(macos_framework_python(args.obs_version, _list(args.installed), args.current or None))
             return EXIT_OK
         if args.command == "requirements":

@@ -74,15 +74,17 @@ def ini_name_for_obs(obs_version: str | Version, table: dict | None = None) -> s
 
 
 # OBS on macOS looks for the python.org framework under the folder set as its Python path (it appends
-# Python.framework/Versions/...): from 31.1 in Versions/3.X, trying 3.<newest it knows> down, so the newest
-# installed one it accepts; before 31.1 only in Versions/Current, the link the last python.org install made.
+# Python.framework/Versions/...): from 31.0.2 in Versions/3.X, trying 3.<newest it knows> down, so the newest
+# installed one it accepts; before, only in Versions/Current, the link the last python.org install made
+# (obs-scripting-python-import.c, "Fix macOS Homebrew Python loading", first in tag 31.0.2).
 MACOS_FRAMEWORKS = "/Library/Frameworks"
-MACOS_LOADS_CURRENT_BELOW: Version = (31, 1, 0)
+MACOS_LOADS_CURRENT_BELOW: Version = (31, 0, 2)
 
 
 def macos_framework_python(obs_version: str | Version, installed: list[str], current: str | None,
                            table: dict | None = None) -> str:
-    """The framework Python (a minor, e.g. '3.12') OBS will load on this Mac, so the packages go into it.
+    """The framework Python (a minor, e.g. '3.12') OBS will load on this Mac, so the packages go into it
+    (a newer OBS than the table knows: its warning is on the returned choice's caller, python_for_obs).
 
     `installed`: the minors under /Library/Frameworks/Python.framework/Versions that have their python3.X;
     `current`: what Versions/Current points to (None: no link). Raises PythonMismatchError saying what to do
@@ -92,11 +94,17 @@ def macos_framework_python(obs_version: str | Version, installed: list[str], cur
     if v < MACOS_LOADS_CURRENT_BELOW:
         if current in choice.pythons and current in installed:
             return current
-        found = f"it points to {current}" if current else "there is no such link"
+        if not current:
+            found = "there is no such link"
+        elif current in installed:
+            found = f"it points to {current}"
+        else:
+            found = f"it points to {current}, which is not installed (no bin/python{current})"
+        wanted = [m for m in choice.pythons if m in installed] or [choice.preferred]
         raise PythonMismatchError(
             f"OBS {_fmt(v)} loads the Python that {MACOS_FRAMEWORKS}/Python.framework/Versions/Current points to "
             f"and {found}; it needs {' or '.join(choice.pythons)}: run the python.org installer of Python "
-            f"{choice.preferred} again (the last one installed becomes Current), or update OBS to 31.1 or newer")
+            f"{wanted[0]} again (the last one installed becomes Current), or update OBS to 31.0.2 or newer")
     for minor in choice.pythons:  # newest first, as OBS itself tries them
         if minor in installed:
             return minor
