@@ -361,6 +361,11 @@ def tune_preset(ctx: EvalContext, preset_id: str, budget: int, command: str, see
     if write:
         write_preset(path, chosen, tuning, provenance)
         log(f"[{preset_id}] wrote {path}")
+    if held_out:  # the figure for faces (and backdrops) the search did not see
+        persons = (f" worst recall {held_ours.recall_min:.3f} lost {held_ours.persons_lost} (baseline "
+                   f"{held_base.persons_lost})" if scene == "multi_person" else "")
+        log(f"[{preset_id}] held out: ours MAE {held_ours.mae:.4f} edge {held_ours.edge:.4f} | baseline MAE "
+            f"{held_base.mae:.4f} edge {held_base.edge:.4f}{persons}")
     log(f"[{preset_id}] all portraits: ours MAE {all_ours.mae:.4f} edge {all_ours.edge:.4f} flicker "
         f"{all_ours.flicker:.2e} | baseline MAE {all_base.mae:.4f} edge {all_base.edge:.4f} flicker "
         f"{all_base.flicker:.2e}; missed: {missed or 'none'}")
