@@ -142,3 +142,16 @@ def test_missing_empty_and_corrupt_model_files(tmp_path):
 def test_unknown_device_is_refused():
     with pytest.raises(DeviceError, match="unknown device 'tpu'"):
         runtime.create_session(DEFAULT_MODEL, "tpu")
+
+
+def test_a_gpu_device_this_build_lacks_goes_to_the_gpu_it_offers(monkeypatch):
+    """A filter saved with Device 'cuda' on a build that has DirectML (the Windows installer's default now)
+    runs on DirectML, saying why, rather than on the CPU."""
+    class DmlWorks(_FakeSession):
+        def __init__(self, path, options, providers):
+            self.providers = providers
+    _fake_ort(monkeypatch, ["DmlExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(runtime._ort(), "InferenceSession", DmlWorks)
+    session, info = runtime.create_session(DEFAULT_MODEL, "cuda")
+    assert info.device == "directml"
+    assert info.fallbacks[0].startswith("cuda: not offered by this onnxruntime build")

@@ -139,7 +139,9 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int = 
         if PROVIDER_BY_DEVICE[device] not in available and device != "cpu":
             fallbacks.append(f"{device}: not offered by this onnxruntime build "
                              f"(the installer puts in a GPU build: install.ps1, -Cuda for CUDA; install.sh)")
-            candidates = ["cpu"]
+            # a GPU was asked for: the GPU this build does offer (a saved 'cuda' after the installer moved
+            # Windows to DirectML) rather than the CPU
+            candidates = [d for d in AUTO_ORDER if PROVIDER_BY_DEVICE[d] in available or d == "cpu"]
     cuda_libraries = None
     if any(d in ("cuda", "tensorrt") for d in candidates):
         failure = preload_cuda_libraries(ort)
