@@ -251,6 +251,19 @@ def test_low_light_live_frames_are_the_same_dim_scene_with_fresh_noise(small_por
     assert abs(float(frames[1].mean()) - float(s.image.mean())) < 1.0
 
 
+def test_low_light_live_frames_are_drawn_once_and_kept_read_only(small_portraits):
+    """Every method scores the same live frames: they are drawn once per sample (their noise took over half
+    of a low-light tuning candidate's time) and cannot be changed in place by a method."""
+    s = scenes.build_low_light(small_portraits)[0]
+    first, again = s.live_frames(3), s.live_frames(3)
+    assert first is not again and all(a is b for a, b in zip(first, again))
+    seed, exposure = s.darkening
+    fresh = scenes.darken(s.normal_light, seed=seed + scenes.LIVE_SEED_STEP * 2, exposure=exposure)
+    assert np.array_equal(again[2], fresh)
+    with pytest.raises(ValueError):
+        again[1][0, 0, 0] = 0
+
+
 def test_multi_person_has_two_separate_people(small_portraits):
     s = scenes.build_multi_person(small_portraits)[0]
     assert len(s.persons) == 2 and s.image.shape[:2] == scenes.MULTI_CANVAS

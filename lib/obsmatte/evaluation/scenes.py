@@ -52,12 +52,22 @@ class Sample:
     normal_light: np.ndarray | None = None  # low light only: the same composite before darkening
     darkening: tuple[int, float] | None = None  # low light only: (noise seed, exposure) of `image`
 
+    _live: dict = field(default_factory=dict, repr=False, compare=False)
+
     def live_frames(self, count: int) -> list[np.ndarray]:
         """Low light: `image` and count - 1 more frames of the same dim scene, each with its own sensor
-        noise, as a webcam gives them while the person sits still."""
-        seed, exposure = self.darkening
-        return [self.image] + [darken(self.normal_light, seed=seed + LIVE_SEED_STEP * t, exposure=exposure)
-                               for t in range(1, count)]
+        noise, as a webcam gives them while the person sits still.
+
+        Made once per sample and count and kept (read-only): the frames are the same for every method, and
+        drawing their noise took over half of each low-light candidate's time in `obs-matting tune`."""
+        if count not in self._live:
+            seed, exposure = self.darkening
+            frames = [self.image] + [darken(self.normal_light, seed=seed + LIVE_SEED_STEP * t, exposure=exposure)
+                                     for t in range(1, count)]
+            for f in frames[1:]:
+                f.flags.writeable = False
+            self._live[count] = frames
+        return list(self._live[count])
 
 
 # ----------------------------------------------------------------------------------------- portraits
