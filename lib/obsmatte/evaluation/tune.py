@@ -291,7 +291,7 @@ def cross_validate(ctx: EvalContext, preset_id: str, budget: int, seed: int = 0,
         base_rows += base.per_sample
         picked.append(chosen)
         log(f"[{preset_id}] fold {k + 1}/{folds}: held out {', '.join(p.name for p in held)}: MAE "
-            f"{ours.mae:.4f} vs baseline {base.mae:.4f}")
+            f"{ours.mae:.4f} vs baseline {base.mae:.4f} with {chosen}")  # the values: why a fold did badly
 
     def pooled(rows: list[dict]) -> dict:
         return {key: float(f"{np.mean([r[key] for r in rows]):.5g}") for key in ("mae", "edge", "iou")}
