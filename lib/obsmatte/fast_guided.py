@@ -189,7 +189,7 @@ class TemporalGuide:
         delta = cv2.subtract(guide_full, g)
         # the largest change over the channels, per pixel: numpy's max over the last axis of an HxWx3
         # array walks it pixel by pixel and cost ~9x the three planes' element-wise maximum
-        ch = cv2.split(cv2.absdiff(guide_full, g))
+        ch = cv2.split(np.abs(delta))
         d = cv2.max(cv2.max(ch[0], ch[1]), ch[2])
         lo, hi = (self.lo, self.hi) if noise is None else motion_gate(noise)
         w = temporal_weight(d, self.keep, lo, hi)

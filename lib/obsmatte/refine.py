@@ -79,7 +79,8 @@ class InputDenoiser:
     keeps IoU 0.966 on the darkened frames without noise and 0.935 with it, and neither a spatial filter
     (Gaussian, median, bilateral, non-local means of the frame) gets that back and averaging the model's
     answers over frames gains little (its mistakes in grain are mostly biased, not random), while the
-    average of a few frames of the same scene does (tools/low_light_study.py). So, like a camera's temporal noise reduction, per pixel:
+    average of a few frames of the same scene does (tools/low_light_study.py). So, like a camera's
+    temporal noise reduction, per pixel:
       moved = frame_change_gate(grey(frame), grey(previous average))  0 still .. 1 moving (noise-aware)
       keep  = strength * (1 - moved)
       avg   = frame + keep * (avg - frame)                              float32, rounded for the model

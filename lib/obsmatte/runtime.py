@@ -4,7 +4,8 @@ Device "auto" tries CUDA, DirectML, CoreML, then CPU, among what this onnxruntim
 available. TensorRT only when asked for: every onnxruntime-gpu build offers it, but it needs NVIDIA's
 TensorRT libraries (the installer does not put them in) and builds an engine for each model and input
 size on its first run (seconds to minutes, the filter without a mask meanwhile), for models that take a
-few milliseconds anyway; in "auto" it would fail on most machines and show a fallback on every start. A GPU provider that fails to create the session, silently drops to CPU, or fails
+few milliseconds anyway; in "auto" it would fail on most machines and show a fallback on every
+start. A GPU provider that fails to create the session, silently drops to CPU, or fails
 on the warm-up run is abandoned for the next one; the reason is kept as a one-line message.
 """
 from __future__ import annotations
@@ -142,12 +143,13 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int = 
             # a GPU was asked for: the GPU this build does offer (a saved 'cuda' after the installer moved
             # Windows to DirectML) rather than the CPU
             candidates = [d for d in AUTO_ORDER if PROVIDER_BY_DEVICE[d] in available or d == "cpu"]
-    cuda_libraries = None
+    cuda_libraries = ""  # named in a CUDA / TensorRT fallback's reason
     if any(d in ("cuda", "tensorrt") for d in candidates):
         failure = preload_cuda_libraries(ort)
         cuda_libraries = f" (CUDA libraries: {failure})" if failure else ""
     for dev in candidates:
         provider = PROVIDER_BY_DEVICE[dev]
+        hint = cuda_libraries if dev in ("cuda", "tensorrt") else ""
         providers = [provider] if dev == "cpu" else [provider, "CPUExecutionProvider"]
         try:
             session = ort.InferenceSession(str(model_path), _session_options(threads, dev), providers=providers)
@@ -155,12 +157,10 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int = 
             if dev == "cpu" or _looks_like_bad_model(e):
                 raise ModelError(f"cannot load model {model_path.name}: corrupt or not an ONNX model "
                                  f"({_first_line(e)})") from None
-            hint = cuda_libraries if dev in ("cuda", "tensorrt") and cuda_libraries else ""
             fallbacks.append(f"{dev}: session failed ({_first_line(e)}){hint}")
             continue
         actual = session.get_providers()[0] if session.get_providers() else "CPUExecutionProvider"
         if actual != provider:
-            hint = cuda_libraries if dev in ("cuda", "tensorrt") and cuda_libraries else ""
             fallbacks.append(f"{dev}: provider did not load (onnxruntime used {actual}){hint}")
             if dev != "cpu":
                 continue

@@ -196,12 +196,6 @@ class Plan:
     licenses: list[Downloadable]
 
 
-def installed_names(facts: Facts) -> list[str]:
-    if facts.skip_packages:
-        return []
-    return list(facts.installed if facts.installed is not None else providers.installed_distributions())
-
-
 def build_install_plan(facts: Facts) -> Plan:
     os_name = providers.normalise_os(facts.os_name)
     info, notes, steps = [], [], []
@@ -228,13 +222,13 @@ def build_install_plan(facts: Facts) -> Plan:
                                          python_minor=facts.python_minor)
     reqs = providers.requirements(facts.python_minor, build)
     info.append(f"onnxruntime build: {build.package} ({build.reason})")
-    if build.package != providers.ORT_CUDA and any(p.startswith("nvidia-") for p in installed_names(facts)):
-        notes.append("the CUDA and cuDNN packages (nvidia-*, over 1 GB) of an earlier CUDA install stay in this "
-                     "Python: `python -m pip list` names them, `python -m pip uninstall` removes them")
     if not facts.skip_packages:
         installed = facts.installed if facts.installed is not None else providers.installed_distributions()
         steps.append(InstallPackages(sys.executable, reqs, providers.missing_requirements(reqs, installed),
                                      providers.conflicting_onnxruntimes(build.package, installed), build.reason))
+        if build.package != providers.ORT_CUDA and any(p.startswith("nvidia-") for p in installed):
+            notes.append("the CUDA and cuDNN packages (nvidia-*, over 1 GB) of an earlier CUDA install stay in "
+                         "this Python: `python -m pip list` names them, `python -m pip uninstall` removes them")
 
     if os_name in ("windows", "macos"):  # OBS loads its Python from the path in its ini (macOS: the folder
         # holding Python.framework, /Library/Frameworks, which install.sh passes as the Python home)
