@@ -41,11 +41,18 @@ def test_soft_threshold_zero_softness_is_a_hard_cut_at_the_threshold():
     assert refine.soft_threshold(prob, 0.3, 0.0).tolist() == [[0, 0, 1, 1, 1]]
 
 
-def test_soft_threshold_ramp_may_extend_past_zero_and_one():
+def test_soft_threshold_keeps_sure_background_clear_and_sure_person_opaque_near_the_range_ends():
+    """A ramp reaching past 0 or 1 is cut there: before, threshold 0.1 / softness 0.3 left alpha 0.074 on a
+    confidence of 0 (the whole room showing through) and 0.9 / 0.4 alpha 0.844 on a confidence of 1."""
     prob = np.linspace(0, 1, 101, dtype=np.float32)[None, :]
-    alpha = refine.soft_threshold(prob, 0.1, 0.6)
-    assert alpha.min() >= 0 and alpha.max() <= 1 and np.all(np.diff(alpha[0]) >= 0)
-    assert alpha[0, 0] > 0  # 0 lies inside the ramp (-0.2 .. 0.4)
+    for threshold, softness in ((0.1, 0.3), (0.1, 0.6), (0.05, 0.5), (0.9, 0.4), (0.95, 1.0)):
+        alpha = refine.soft_threshold(prob, threshold, softness)
+        assert np.all(np.diff(alpha[0]) >= 0)
+        assert alpha[0, 0] == 0.0 and alpha[0, -1] == 1.0, (threshold, softness)
+    # still a ramp, over what is left of it: 0 .. 0.25 for 0.1 / 0.3
+    assert 0.3 < refine.soft_threshold(np.float32([[0.125]]), 0.1, 0.3)[0, 0] < 0.7
+    # a ramp that lies wholly inside 0..1 (every shipped preset's) is unchanged
+    assert refine.soft_threshold(np.float32([[0.41]]), 0.5, 0.2)[0, 0] < 0.05
 
 
 def test_bad_mask_gives_a_clear_error():

@@ -143,15 +143,19 @@ class InputDenoiser:
 def soft_threshold(prob: np.ndarray, threshold: float, softness: float) -> np.ndarray:
     """Turn the model's confidence into alpha with a smoothstep ramp.
 
-      lo = threshold - softness / 2
-      t  = clip((prob - lo) / softness, 0, 1)
+      lo = max(threshold - softness / 2, 0),  hi = min(threshold + softness / 2, 1)
+      t  = clip((prob - lo) / (hi - lo), 0, 1)
       alpha = t * t * (3 - 2 * t)
     softness 0 is a hard cut: alpha = 1 where prob >= threshold, else 0. Monotonic in prob.
+    The ramp is cut to the confidence's own range 0..1, so a sure background (0) is always fully
+    transparent and a sure person (1) fully opaque: a low threshold with a wide ramp (0.1 and 0.3) would
+    otherwise leave the whole room showing at 7%, a high one (0.9 and 0.4) the person see-through.
     """
     prob = _check_mask(prob, "prob")
-    if softness <= 0:
+    lo, hi = max(threshold - softness / 2.0, 0.0), min(threshold + softness / 2.0, 1.0)
+    if softness <= 0 or hi <= lo:
         return (prob >= threshold).astype(np.float32)
-    t = (prob - np.float32(threshold - softness / 2.0)) * np.float32(1.0 / softness)
+    t = (prob - np.float32(lo)) * np.float32(1.0 / (hi - lo))
     np.clip(t, 0.0, 1.0, out=t)
     return t * t * (np.float32(3.0) - np.float32(2.0) * t)
 
