@@ -302,6 +302,56 @@ def test_frame_gated_smoothing_catches_up_within_a_few_frames_where_the_dark_fra
     assert ious[4] > 0.97, f"the person must be caught up within 5 frames, not held ({ious})"
 
 
+def _whole_portrait(portrait):
+    """A portrait over its own background, squeezed into a 16:9 frame twice the mask's size, and its truth."""
+    _, rgb, alpha = portrait
+    frame = cv2.resize(rgb, (2 * MASK_HW[1], 2 * MASK_HW[0]), interpolation=cv2.INTER_AREA)
+    return frame, cv2.resize(alpha, (MASK_HW[1], MASK_HW[0]), interpolation=cv2.INTER_AREA)
+
+
+def test_a_cut_to_another_picture_is_followed_at_once_not_held(portraits):
+    """A cut (another camera in the source, a jump in a video) changes the picture everywhere; the gate used
+    to take that change for the frame's noise and hold the old mask: on these pairs 4-38% of the pixels were
+    still the old picture's on the first frame after the cut (tools/cut_check.py)."""
+    rng = np.random.default_rng(5)
+    for a, b in ((0, 1), (2, 3), (4, 5)):
+        (frame_a, truth_a), (frame_b, truth_b) = _whole_portrait(portraits[a]), _whole_portrait(portraits[b])
+        smoother = refine.TemporalSmoother(0.95)
+        for _ in range(10):
+            smoother.update(_flickering_confidence(truth_a, rng), _noisy(frame_a, rng))
+        first = smoother.update(truth_b, _noisy(frame_b, rng))
+        assert np.abs(first - truth_b).max() < 1e-6, f"portraits {a} -> {b}: the old mask lingers after a cut"
+
+
+def test_the_low_light_denoiser_forgets_the_old_picture_at_a_cut(portraits):
+    (frame_a, _), (frame_b, _) = _whole_portrait(portraits[6]), _whole_portrait(portraits[7])
+    denoiser = refine.InputDenoiser(0.75, max_side=1024)  # the frames' own size: no shrink to compare through
+    for _ in range(10):
+        denoiser.update(frame_a)
+    assert np.array_equal(denoiser.update(frame_b), frame_b), "the model must see the new picture, not a blend"
+
+
+def test_a_cut_is_told_from_noise_a_dark_room_an_exposure_step_and_a_small_move(portraits):
+    from obsmatte.evaluation.scenes import darken
+    rng = np.random.default_rng(6)
+    shape = refine.gate_shape(MASK_HW)
+    k = 2 * refine._CHANGE_BOX_RADIUS + 1
+
+    def cut(a, b):
+        return refine.picture_cut(cv2.blur(cv2.subtract(refine.grey_at(b, shape), refine.grey_at(a, shape)),
+                                           (k, k))[::2, ::2])
+    frame, _ = _whole_portrait(portraits[2])
+    other, _ = _whole_portrait(portraits[8])
+    person, _ = _person_scene(portraits[2], 0)
+    moved, _ = _person_scene(portraits[2], 24)
+    assert cut(_noisy(frame, rng), _noisy(other, rng))
+    assert cut(darken(frame, 1), darken(other, 2)), "a cut in a dark room is still a cut"
+    assert not cut(_noisy(frame, rng), _noisy(frame, rng))
+    assert not cut(darken(frame, 1), darken(frame, 2)), "a dark room's grain is not a cut"
+    assert not cut(frame, cv2.convertScaleAbs(frame, alpha=1.05)), "a camera's exposure step is not a cut"
+    assert not cut(_noisy(person, rng), _noisy(moved, rng)), "a person moving across the frame is not a cut"
+
+
 def test_frame_gated_smoothing_starts_afresh_on_a_new_size_and_after_reset(portraits):
     rng = np.random.default_rng(4)
     frame, truth = _person_scene(portraits[0], 0)

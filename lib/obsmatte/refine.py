@@ -264,6 +264,16 @@ _NOISE_PERCENTILE = 25
 # flicker on the real videos.
 _NOISE_FACTOR = 4.0
 _MIN_CHANGE = 1.5
+# A cut (another camera or scene in the source, a jump in a video) or a camera pan changes the picture
+# nearly everywhere, and the percentile above then takes that change for noise and shuts the gate: the
+# old picture's mask (and, in the low-light denoiser, the old picture itself) lingered for several frames
+# (37% of a portrait's pixels wrong on the first frame after a cut, 4.5% still on the third, at Studio's
+# smoothing). So when the median pixel changed by more than CUT_LEVEL grey levels (averaged over the box,
+# after the frame's mean change is taken out, so that an exposure step is not a cut), everything counts as
+# moved. Measured (PYTHONPATH=lib .venv/bin/python tools/cut_check.py): the real videos'
+# consecutive frames reach 0.08, darkened with fresh noise 0.32; cuts between the evaluation portraits
+# 21.8 at least (4.0 between two of their dark low-light versions); a pan of 4 px a frame at 640 px 3.2.
+_CUT_LEVEL = 3.0
 # The model's recent answer: an EMA of its confidence with this weight on the newest mask. Where it
 # is KEPT_START or more away from the output (a change the model kept for two frames, unlike a one-frame
 # toggle, which moves it only half-way), the pixel follows even though the grey picture barely changed
@@ -306,12 +316,15 @@ def frame_change_gate(grey: np.ndarray, previous_grey: np.ndarray,
       noise  = NOISE_PERCENTILE-th percentile of d        (most of the frame is still)
       level  = NOISE_FACTOR * noise + MIN_CHANGE
       gate   = clip(dilate(d) / level - 1, 0, 1)          square dilation, radius CHANGE_GROW_RADIUS
-    then bilinear upsampling to `shape`.
+    then bilinear upsampling to `shape`; 1 everywhere when the picture was cut (picture_cut).
     """
     k = 2 * _CHANGE_BOX_RADIUS + 1
-    d = cv2.blur(cv2.subtract(grey, previous_grey), (k, k))  # one box of the difference = difference of boxes
-    d = cv2.absdiff(d, 0.0)
-    # every 4th pixel: neighbours share most of their box anyway; the same level, 4x cheaper
+    # one box of the difference = the difference of the boxes
+    signed = cv2.blur(cv2.subtract(grey, previous_grey), (k, k))
+    # every 4th pixel: neighbours share most of their box anyway; the same levels, 4x cheaper
+    if picture_cut(signed[::2, ::2]):
+        return np.ones(shape if shape is not None else grey.shape, np.float32)
+    d = cv2.absdiff(signed, 0.0)
     noise = _nearest_rank(d[::2, ::2].ravel(), _NOISE_PERCENTILE)
     level = _NOISE_FACTOR * noise + _MIN_CHANGE
     # clip(x / level - 1) is monotonic in x, so it commutes with the dilation: the cut first, in
@@ -321,6 +334,14 @@ def frame_change_gate(grey: np.ndarray, previous_grey: np.ndarray,
     if shape is not None and gate.shape != tuple(shape):
         gate = cv2.resize(gate, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     return gate
+
+
+def picture_cut(signed_change: np.ndarray) -> bool:
+    """Whether the picture changed nearly everywhere (a cut or a pan, see CUT_LEVEL): the median of the
+    box-averaged grey change, less the frame's mean change, is above CUT_LEVEL."""
+    values = signed_change.ravel()
+    spread = cv2.absdiff(values, float(values.mean())).ravel()
+    return _nearest_rank(spread, 50) > _CUT_LEVEL
 
 
 def grey_at(frame_rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
