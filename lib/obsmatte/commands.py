@@ -104,6 +104,7 @@ def cmd_batch(args) -> int:
     except OSError as e:
         raise ImageError(f"cannot read folder {in_dir}: {e.strerror or e}") from None
     inputs = set(p.resolve() for p in files)
+    protected = compose.ProtectedFiles(files)  # identified once: a check per output then costs one stat
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -124,11 +125,11 @@ def cmd_batch(args) -> int:
             alpha, out = _matte_one(rgb, settings, pipeline, bg)
             target = _unique_path((out_dir / (f.stem + suffix + ext)).resolve(), taken)
             written.append(compose.save_image(target, out, args.format, background_color=settings.color_rgb,
-                                              protect=inputs))
+                                              protect=protected))
             n_ok += 1
             if args.save_alpha:
                 apath = _unique_path((out_dir / (f.stem + suffix + "_alpha.png")).resolve(), taken)
-                written.append(_save_alpha(alpha, apath, inputs))
+                written.append(_save_alpha(alpha, apath, protected))
             progress.step(f.name)
         except Exception as e:  # MattingError's clear message; anything else still skips only this file
             why = str(e) if isinstance(e, MattingError) else f"{f}: {e.__class__.__name__}: {e}"
