@@ -225,6 +225,57 @@ def test_batch_save_alpha_and_jpeg(tmp_path, portrait_files):
                               cv2.imread(str(tmp_path / "png" / f"{stem}_alpha.png"), cv2.IMREAD_UNCHANGED))
 
 
+def _small_copies(folder: Path, portrait_files, names) -> None:
+    """A different real portrait, at a small size (quick to matte), under each name."""
+    folder.mkdir(exist_ok=True)
+    for name, src in zip(names, portrait_files):
+        small = cv2.resize(cv2.imread(str(src)), (160, 200), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folder / name), small)
+
+
+def _alpha_of(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[:, :, 3]
+
+
+def test_batch_gives_an_image_and_its_alpha_one_name_and_says_which_was_renamed(tmp_path, portrait_files):
+    """a.jpg and a.png both want a.png: the second becomes a-2.png with a-2_alpha.png (not a_alpha-2.png beside
+    an a_alpha.png that looks like a.png's); an existing b_alpha.png moves b's image and alpha alike."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    _small_copies(src, portrait_files, ["a.jpg", "a.png", "b.jpg"])
+    out.mkdir()
+    (out / "b_alpha.png").write_bytes(b"keep me")
+    p = run_cli("batch", src, out, "--save-alpha")
+    assert "3 written, 0 skipped" in p.stdout, p.stdout + p.stderr
+    assert sorted(f.name for f in out.iterdir()) == [
+        "a-2.png", "a-2_alpha.png", "a.png", "a_alpha.png", "b-2.png", "b-2_alpha.png", "b_alpha.png"]
+    for image, alpha in (("a", "a_alpha"), ("a-2", "a-2_alpha"), ("b-2", "b-2_alpha")):
+        assert np.array_equal(_alpha_of(out / f"{image}.png"), cv2.imread(str(out / f"{alpha}.png"), 0)), image
+    assert not np.array_equal(_alpha_of(out / "a.png"), _alpha_of(out / "a-2.png")), "two different portraits"
+    assert (out / "b_alpha.png").read_bytes() == b"keep me"
+    assert "  a.png -> a-2.png, a-2_alpha.png\n" in p.stdout, p.stdout
+    assert "  b.jpg -> b-2.png, b-2_alpha.png\n" in p.stdout, p.stdout
+    assert "a.jpg ->" not in p.stdout, "a name that did not change is not listed"
+
+
+def test_batch_into_its_own_folder_again_skips_the_earlier_outputs(tmp_path, portrait_files):
+    """Run twice into the input folder: the second run mattes the inputs again (a_matte-2.png), never an
+    earlier run's a_matte.png or a_matte_alpha.png (into a_matte_matte.png), and says why it skipped them."""
+    src = tmp_path / "in"
+    _small_copies(src, portrait_files, ["a.jpg"])
+    run_cli("batch", src, src, "--save-alpha")
+    assert sorted(f.name for f in src.iterdir()) == ["a.jpg", "a_matte.png", "a_matte_alpha.png"]
+    p = run_cli("batch", src, src, "--save-alpha")
+    assert sorted(f.name for f in src.iterdir()) == [
+        "a.jpg", "a_matte-2.png", "a_matte-2_alpha.png", "a_matte.png", "a_matte_alpha.png"]
+    assert "1 written, 2 skipped" in p.stdout, p.stdout
+    for name in ("a_matte.png", "a_matte_alpha.png"):
+        assert re.search(rf"^  skipped {name}: .*output of an earlier batch into this folder", p.stdout, re.M), \
+            p.stdout
+    assert "  a.jpg -> a_matte-2.png, a_matte-2_alpha.png\n" in p.stdout, p.stdout
+    p = run_cli("batch", src, src)  # a third run: a_matte-2.png is an earlier output as well
+    assert "1 written, 4 skipped" in p.stdout and (src / "a_matte-3.png").exists(), p.stdout
+
+
 def test_batch_of_unreadable_folder(tmp_path):
     p = run_cli("batch", tmp_path / "nope", tmp_path / "out", check=2)
     assert "not found" in p.stderr

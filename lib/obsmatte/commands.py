@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import zipfile
@@ -94,58 +95,117 @@ def _unique_path(path: Path, taken: set[Path]) -> Path:
     return candidate
 
 
+def _unique_stem(folder: Path, stem: str, endings: list[str], taken: set[Path]) -> str:
+    """`stem`, or stem-2, stem-3...: the first for which no file stem + ending (one per file an input makes)
+    exists or was claimed earlier in the run. One stem for an image and its alpha, so that a-2.png's matte is
+    a-2_alpha.png, not an a_alpha.png that looks like a.png's."""
+    candidate, n = stem, 1
+    while any(folder / (candidate + e) in taken or (folder / (candidate + e)).exists() for e in endings):
+        n += 1
+        candidate = f"{stem}-{n}"
+    taken.update(folder / (candidate + e) for e in endings)
+    return candidate
+
+
+# what a batch into the input folder writes: <name>_matte.png, <name>_matte_alpha.png, with -2, -3... on a clash
+_EARLIER_OUTPUT = re.compile(r"_(matte|alpha)(-\d+)?$")
+
+
+def _list_folder(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise ImageError(f"input folder not found or not a folder: {folder}")
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    except OSError as e:
+        raise ImageError(f"cannot read folder {folder}: {e.strerror or e}") from None
+
+
+def _make_folder(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ImageError(f"cannot create output folder {folder}: {e.strerror or e}") from None
+    return folder.resolve()
+
+
+class _Batch:
+    """One `batch` run: the files it wrote, skipped and renamed, and how each input's outputs are named."""
+
+    def __init__(self, args, settings: MatteSettings, files: list[Path], out_dir: Path, in_place: bool):
+        self.settings = settings
+        self.bg = _background_image(self.settings)
+        self.pipeline = MaskPipeline(self.settings)
+        self.fmt, self.save_alpha, self.out_dir, self.in_place = args.format, args.save_alpha, out_dir, in_place
+        # Outputs go beside inputs only with a suffix, so an input is never replaced.
+        self.suffix = "_matte" if in_place else ""
+        self.endings = [".png" if self.fmt == "png" else ".jpg"] + (["_alpha.png"] if self.save_alpha else [])
+        self.protected = compose.ProtectedFiles(files)  # identified once: a check per output costs one stat
+        self.taken: set[Path] = {f.resolve() for f in files}
+        self.written: list[Path] = []
+        self.skipped: list[tuple[Path, str]] = []
+        self.renamed: list[tuple[Path, list[str]]] = []
+        self.n_ok = 0
+
+    def matte(self, f: Path) -> None:
+        """Matte one input and write its image (and alpha); raises for a file that cannot be."""
+        if self.in_place and _EARLIER_OUTPUT.search(f.stem):
+            raise ImageError(f"{f}: its name says it is the output of an earlier batch into this folder "
+                             "(..._matte or ..._alpha): not matted again")
+        if f.suffix.lower() not in IMAGE_EXTS:
+            raise ImageError(f"cannot read image: {f}: unsupported format '{f.suffix or 'no extension'}'")
+        alpha, out = _matte_one(compose.load_image(f), self.settings, self.pipeline, self.bg)
+        wanted = f.stem + self.suffix
+        stem = _unique_stem(self.out_dir, wanted, self.endings, self.taken)
+        names = [stem + e for e in self.endings]
+        self.written.append(compose.save_image(self.out_dir / names[0], out, self.fmt,
+                                               background_color=self.settings.color_rgb, protect=self.protected))
+        self.n_ok += 1
+        if self.save_alpha:
+            self.written.append(_save_alpha(alpha, self.out_dir / names[1], self.protected))
+        if stem != wanted:
+            self.renamed.append((f, names))
+
+    def skip(self, f: Path, e: Exception) -> None:
+        # MattingError's clear message; anything else (a bug, an OpenCV assertion) still skips only this file
+        why = str(e) if isinstance(e, MattingError) else f"{f}: {e.__class__.__name__}: {e}"
+        self.skipped.append((f, why))
+        print(f"obs-matting: skipped: {why}", file=sys.stderr)
+
+    def write_zip(self) -> None:
+        zpath = _unique_path(self.out_dir / f"obs-matting-{time.strftime('%Y%m%d-%H%M%S')}.zip", self.taken)
+        with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as z:
+            for w in self.written:
+                z.write(w, w.name)
+        print(f"wrote {zpath}")
+
+    def report(self, out_dir: Path) -> None:
+        print(f"batch done: {self.n_ok} written, {len(self.skipped)} skipped, output in {out_dir}")
+        if self.renamed:
+            print("renamed, as the plain name was taken (by another input or an existing file):")
+        for f, names in self.renamed:
+            print(f"  {f.name} -> {', '.join(names)}")
+        for f, why in self.skipped:
+            print(f"  skipped {f.name}: {why}")
+
+
 def cmd_batch(args) -> int:
     settings = settings_from_args(args)
     in_dir, out_dir = Path(args.input_dir), Path(args.output_dir)
-    if not in_dir.is_dir():
-        raise ImageError(f"input folder not found or not a folder: {in_dir}")
-    try:
-        files = sorted(p for p in in_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-    except OSError as e:
-        raise ImageError(f"cannot read folder {in_dir}: {e.strerror or e}") from None
-    inputs = set(p.resolve() for p in files)
-    protected = compose.ProtectedFiles(files)  # identified once: a check per output then costs one stat
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ImageError(f"cannot create output folder {out_dir}: {e.strerror or e}") from None
-    # Outputs go beside inputs only with a suffix, so an input is never replaced.
-    suffix = "_matte" if compose.same_path(in_dir, out_dir) else ""
-    bg = _background_image(settings)
-    pipeline = MaskPipeline(settings)
-    ext = ".png" if args.format == "png" else ".jpg"
-    taken: set[Path] = set(inputs)
-    written, failed, n_ok = [], [], 0
+    files = _list_folder(in_dir)
+    resolved_out = _make_folder(out_dir)
+    batch = _Batch(args, settings, files, resolved_out, in_place=compose.same_path(in_dir, out_dir))
     progress = Progress(len(files), "batch")
     for f in files:
         try:
-            if f.suffix.lower() not in IMAGE_EXTS:
-                raise ImageError(f"cannot read image: {f}: unsupported format '{f.suffix or 'no extension'}'")
-            rgb = compose.load_image(f)
-            alpha, out = _matte_one(rgb, settings, pipeline, bg)
-            target = _unique_path((out_dir / (f.stem + suffix + ext)).resolve(), taken)
-            written.append(compose.save_image(target, out, args.format, background_color=settings.color_rgb,
-                                              protect=protected))
-            n_ok += 1
-            if args.save_alpha:
-                apath = _unique_path((out_dir / (f.stem + suffix + "_alpha.png")).resolve(), taken)
-                written.append(_save_alpha(alpha, apath, protected))
+            batch.matte(f)
             progress.step(f.name)
-        except Exception as e:  # MattingError's clear message; anything else still skips only this file
-            why = str(e) if isinstance(e, MattingError) else f"{f}: {e.__class__.__name__}: {e}"
-            failed.append((f, why))
+        except Exception as e:
+            batch.skip(f, e)
             progress.step(f"skipped {f.name}")
-            print(f"obs-matting: skipped: {why}", file=sys.stderr)
-    if args.zip and written:
-        zpath = _unique_path(out_dir / f"obs-matting-{time.strftime('%Y%m%d-%H%M%S')}.zip", taken)
-        with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as z:
-            for w in written:
-                z.write(w, w.name)
-        print(f"wrote {zpath}")
-    print(f"batch done: {n_ok} written, {len(failed)} skipped, output in {out_dir}")
-    for f, why in failed:
-        print(f"  skipped {f.name}: {why}")
-    return 0 if not failed else (3 if n_ok == 0 else 0)
+    if args.zip and batch.written:
+        batch.write_zip()
+    batch.report(out_dir)
+    return 0 if not batch.skipped else (3 if batch.n_ok == 0 else 0)
 
 
 def _open_video(path: Path) -> cv2.VideoCapture:
