@@ -180,7 +180,7 @@ def test_batch_skips_bad_files_and_never_overwrites(tmp_path, portrait_files):
     out = tmp_path / "out"
     out.mkdir()
     (out / "a.png").write_bytes(b"keep me")  # an existing file in the output folder
-    p = run_cli("batch", src, out, "--zip", check=0)
+    p = run_cli("batch", src, out, "--zip", check=4)  # 4: some files were skipped
     assert "2 written, 1 skipped" in p.stdout, p.stdout + p.stderr
     assert "broken.jpg" in p.stdout
     assert (out / "a.png").read_bytes() == b"keep me"
@@ -190,7 +190,7 @@ def test_batch_skips_bad_files_and_never_overwrites(tmp_path, portrait_files):
     assert len(zips) == 1 and sorted(zipfile.ZipFile(zips[0]).namelist()) == written
     # output folder = input folder: results get a suffix, inputs stay untouched
     before = {f.name: f.read_bytes() for f in src.iterdir()}
-    run_cli("batch", src, src, check=0)
+    run_cli("batch", src, src, check=4)
     assert all((src / n).read_bytes() == b for n, b in before.items())
     assert (src / "a_matte.png").exists()
 
@@ -244,7 +244,7 @@ def test_batch_gives_an_image_and_its_alpha_one_name_and_says_which_was_renamed(
     _small_copies(src, portrait_files, ["a.jpg", "a.png", "b.jpg"])
     out.mkdir()
     (out / "b_alpha.png").write_bytes(b"keep me")
-    p = run_cli("batch", src, out, "--save-alpha")
+    p = run_cli("batch", src, out, "--save-alpha", check=0)
     assert "3 written, 0 skipped" in p.stdout, p.stdout + p.stderr
     assert sorted(f.name for f in out.iterdir()) == [
         "a-2.png", "a-2_alpha.png", "a.png", "a_alpha.png", "b-2.png", "b-2_alpha.png", "b_alpha.png"]
@@ -262,9 +262,9 @@ def test_batch_into_its_own_folder_again_skips_the_earlier_outputs(tmp_path, por
     earlier run's a_matte.png or a_matte_alpha.png (into a_matte_matte.png), and says why it skipped them."""
     src = tmp_path / "in"
     _small_copies(src, portrait_files, ["a.jpg"])
-    run_cli("batch", src, src, "--save-alpha")
+    run_cli("batch", src, src, "--save-alpha", check=0)
     assert sorted(f.name for f in src.iterdir()) == ["a.jpg", "a_matte.png", "a_matte_alpha.png"]
-    p = run_cli("batch", src, src, "--save-alpha")
+    p = run_cli("batch", src, src, "--save-alpha", check=4)  # skipped files make the exit code non-zero
     assert sorted(f.name for f in src.iterdir()) == [
         "a.jpg", "a_matte-2.png", "a_matte-2_alpha.png", "a_matte.png", "a_matte_alpha.png"]
     assert "1 written, 2 skipped" in p.stdout, p.stdout
@@ -272,8 +272,21 @@ def test_batch_into_its_own_folder_again_skips_the_earlier_outputs(tmp_path, por
         assert re.search(rf"^  skipped {name}: .*output of an earlier batch into this folder", p.stdout, re.M), \
             p.stdout
     assert "  a.jpg -> a_matte-2.png, a_matte-2_alpha.png\n" in p.stdout, p.stdout
-    p = run_cli("batch", src, src)  # a third run: a_matte-2.png is an earlier output as well
+    p = run_cli("batch", src, src, check=4)  # a third run: a_matte-2.png is an earlier output as well
     assert "1 written, 4 skipped" in p.stdout and (src / "a_matte-3.png").exists(), p.stdout
+
+
+def test_batch_exit_code_says_whether_files_were_skipped(tmp_path, portrait_files):
+    """0: all written; 4: some skipped; 3: none written (README's Command line section lists the codes)."""
+    src = tmp_path / "in"
+    _small_copies(src, portrait_files, ["a.jpg"])
+    run_cli("batch", src, tmp_path / "all", check=0)
+    (src / "notes.txt").write_text("not an image")
+    p = run_cli("batch", src, tmp_path / "some", check=4)
+    assert "1 written, 1 skipped" in p.stdout, p.stdout
+    (src / "a.jpg").unlink()
+    p = run_cli("batch", src, tmp_path / "none", check=3)
+    assert "0 written, 1 skipped" in p.stdout, p.stdout
 
 
 def test_batch_of_unreadable_folder(tmp_path):

@@ -19,7 +19,8 @@ from .settings import MatteSettings
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
-
+EXIT_NOTHING_WRITTEN = 3  # batch: every file was skipped
+EXIT_SOME_SKIPPED = 4  # batch: some files written, some skipped
 
 
 def _models(pipeline: MaskPipeline) -> str:
@@ -205,7 +206,10 @@ def cmd_batch(args) -> int:
     if args.zip and batch.written:
         batch.write_zip()
     batch.report(out_dir)
-    return 0 if not batch.skipped else (3 if batch.n_ok == 0 else 0)
+    if not batch.skipped:
+        return 0
+    # non-zero whenever a file was left out, so a script notices; README's "Command line" lists the codes
+    return EXIT_NOTHING_WRITTEN if batch.n_ok == 0 else EXIT_SOME_SKIPPED
 
 
 def _open_video(path: Path) -> cv2.VideoCapture:
