@@ -306,6 +306,34 @@ def test_video_to_png_sequence_keeps_alpha_and_to_mp4(tmp_path):
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
 
 
+def _small_video(path: Path, portrait: Path, frames: int) -> Path:
+    frame = cv2.resize(cv2.imread(str(portrait)), (160, 192), interpolation=cv2.INTER_AREA)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 192))
+    for k in range(frames):
+        writer.write(np.roll(frame, 4 * k, axis=1))
+    writer.release()
+    return path
+
+
+def test_video_into_a_folder_with_frames_or_onto_a_file_is_refused(tmp_path, portrait_files):
+    """A second, shorter run into the same PNG folder would leave the first run's later frames in the sequence:
+    refused, the frames untouched. An existing file where the folder should go: an error, not a traceback."""
+    video = _small_video(tmp_path / "clip.avi", portrait_files[0], 6)
+    seq = tmp_path / "frames"
+    run_cli("video", video, seq, check=0)
+    before = {f.name: f.read_bytes() for f in seq.iterdir()}
+    assert len(before) == 6
+    p = run_cli("video", video, seq, "--max-frames", "3", check=2)
+    assert "already holds frame_*.png" in p.stderr and "delete them or name another folder" in p.stderr, p.stderr
+    assert p.stderr.strip().count("\n") == 0, "one line, no traceback"
+    assert {f.name: f.read_bytes() for f in seq.iterdir()} == before
+    blocker = tmp_path / "notes"
+    blocker.write_text("my notes")
+    p = run_cli("video", video, blocker, check=2)
+    assert "it is a file, not a folder" in p.stderr and p.stderr.strip().count("\n") == 0, p.stderr
+    assert blocker.read_text() == "my notes"
+
+
 def test_screen_region_written_to_a_file():
     need_tool("xvfb-run", why="./setup.sh --test installs it")
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"obsmatte-screen-{os.getpid()}.avi"

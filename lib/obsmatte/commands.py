@@ -223,6 +223,18 @@ def _open_video(path: Path) -> cv2.VideoCapture:
     return cap
 
 
+def _prepare_frame_folder(folder: Path) -> None:
+    """Create the folder for a PNG sequence. One that already holds frames is refused: a shorter run would
+    overwrite only the first of them and leave the earlier run's later frames in the same sequence."""
+    if folder.exists() and not folder.is_dir():
+        raise ImageError(f"cannot write frames into {folder}: it is a file, not a folder (name a new folder, or a "
+                         f"file ending in {', '.join(VIDEO_EXTS)})")
+    if folder.is_dir() and next(folder.glob("frame_*.png"), None) is not None:
+        raise ImageError(f"{folder} already holds frame_*.png files from an earlier run: delete them or name "
+                         "another folder")
+    _make_folder(folder)
+
+
 class _FrameSink:
     """Writes frames to a video file, or PNG files (alpha kept) into a folder."""
 
@@ -230,7 +242,7 @@ class _FrameSink:
         self.out, self.settings, self.count = out, settings, 0
         self.writer = None
         if out.suffix.lower() in VIDEO_EXTS:
-            out.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(out.parent)
             self.writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*VIDEO_EXTS[out.suffix.lower()]),
                                           fps, size_wh)
             if not self.writer.isOpened():
@@ -238,7 +250,7 @@ class _FrameSink:
         elif out.suffix:
             raise ImageError(f"unsupported video output '{out.suffix}': use .mp4, .avi, .mkv, .mov or a folder")
         else:
-            out.mkdir(parents=True, exist_ok=True)
+            _prepare_frame_folder(out)
 
     def write(self, image: np.ndarray) -> None:
         if self.writer is not None:
