@@ -411,6 +411,34 @@ def test_screen_window_without_gui_support_explains_itself():
         assert re.search(r"screen: [1-9]\d* frames in", p.stdout), p.stdout  # the window showed frames
 
 
+@pytest.mark.parametrize("argv, flag", [
+    (["bench", "--size", "0x720"], "--size"), (["bench", "--size", "1280"], "--size"),
+    (["bench", "--size", "wide"], "--size"), (["bench", "--size=-1x5"], "--size"),
+    (["bench", "--runs", "0"], "--runs"), (["video", "in.mp4", "out", "--max-frames", "-1"], "--max-frames"),
+    (["screen", "--fps", "0"], "--fps"), (["screen", "--fps", "nan"], "--fps"),
+    (["screen", "--seconds", "-1"], "--seconds"),
+])
+def test_bad_argument_values_are_argparse_errors(argv, flag, capsys):
+    """Refused by argparse with one error line and exit 2, before anything runs (a --runs 0 bench divided by
+    nothing, a --size 1280 one was a traceback, a negative --max-frames read the whole video)."""
+    from obsmatte import cli
+    with pytest.raises(SystemExit) as info:
+        cli.build_parser().parse_args(argv)
+    assert info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"obs-matting {argv[0]}: error: argument {flag}: expected .*, got '.*'", last), last
+
+
+def test_good_argument_values_still_parse():
+    from obsmatte import cli
+    parse = cli.build_parser().parse_args
+    assert parse(["bench"]).size == (1280, 720) and parse(["bench", "--size", "640X360"]).size == (640, 360)
+    assert parse(["bench", "--runs", "1"]).runs == 1
+    assert parse(["video", "a.mp4", "b", "--max-frames", "0"]).max_frames == 0
+    args = parse(["screen", "--fps", "2.5", "--seconds", "0"])
+    assert (args.fps, args.seconds) == (2.5, 0)
+
+
 def test_tune_dry_run_searches_and_reports_but_writes_no_preset():
     from obsmatte.evaluation.tune import GRID, MAE_GAIN
     need_shared("eval", "video")
