@@ -348,6 +348,67 @@ def test_screen_region_written_to_a_file():
     out.unlink()
 
 
+def test_screen_region_is_checked_against_every_monitor_together():
+    """mss's monitors[0] is the box around all monitors; a region must lie inside it. Plain dicts: no display."""
+    from obsmatte.commands import _check_region_on_screen
+    from obsmatte.errors import MattingError
+    screen = {"left": -1920, "top": 0, "width": 3840, "height": 1080}  # a second monitor left of the primary
+    for inside in ((-1920, 0, 3840, 1080), (-100, 10, 200, 100), (1820, 980, 100, 100)):
+        _check_region_on_screen(dict(zip(("left", "top", "width", "height"), inside)), screen)
+    for outside in ((-1921, 0, 10, 10), (0, -1, 10, 10), (1911, 0, 10, 10), (0, 1071, 10, 10)):
+        region = dict(zip(("left", "top", "width", "height"), outside))
+        with pytest.raises(MattingError) as info:
+            _check_region_on_screen(region, screen)
+        message = str(info.value)
+        assert "reaches outside the screen" in message and "3840x1080 from -1920,0 to 1920,1080" in message
+        assert "\n" not in message
+
+
+def test_a_failed_grab_is_a_one_line_error():
+    """What mss raises while grabbing (its ScreenShotError; X11 adds lines of request details) -> MattingError."""
+    import mss
+    from obsmatte.commands import _grab
+    from obsmatte.errors import MattingError
+
+    class Unplugged:
+        def grab(self, region):
+            raise mss.ScreenShotError("X11 Protocol Error\nX Error of failed request: 8\n  Major opcode: 73")
+
+    with pytest.raises(MattingError) as info:
+        _grab(Unplugged(), {"left": 0, "top": 0, "width": 8, "height": 8}, (mss.ScreenShotError,))
+    assert str(info.value) == "cannot capture the screen region 0,0,8,8: X11 Protocol Error"
+
+
+def test_a_video_file_that_got_no_frames_is_removed(tmp_path):
+    from obsmatte.commands import _FrameSink
+    from obsmatte.settings import MatteSettings
+    sink = _FrameSink(tmp_path / "out.avi", 10, (32, 32), MatteSettings())
+    assert (tmp_path / "out.avi").exists()
+    sink.close()
+    assert not (tmp_path / "out.avi").exists(), "a file with no frames only looks like a broken video"
+
+
+def test_screen_region_outside_the_screen_is_refused_before_the_output_opens(tmp_path):
+    """On a real X server (640x480): exit 2 with one line naming the screen's extent, no output file left; and
+    the X server's own refusal of such a grab (XProtoError) becomes the same kind of one-line error."""
+    need_tool("xvfb-run", why="./setup.sh --test installs it")
+    xvfb = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable]
+    out = tmp_path / "screen.avi"
+    for region in ("--region=600,400,100,100", "--region=-10,0,100,100"):
+        p = subprocess.run([*xvfb, "-m", "obsmatte", "screen", region, "--seconds", "1", "--out", str(out)],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+        assert "reaches outside the screen, which spans 640x480 from 0,0" in p.stderr, p.stderr
+        assert p.stderr.strip().count("\n") == 0, "one line, no traceback"
+        assert not out.exists()
+    grab_outside = ("import mss; from obsmatte import commands, errors\n"
+                    "g, region = commands._open_grabber(mss), dict(left=600, top=400, width=100, height=100)\n"
+                    "try: commands._grab(g, region, commands._grab_errors(mss))\n"
+                    "except errors.MattingError as e: print('MattingError:', e)\n")
+    p = subprocess.run([*xvfb, "-c", grab_outside], capture_output=True, text=True, timeout=120)
+    assert "MattingError: cannot capture the screen region 600,400,100,100" in p.stdout, p.stdout + p.stderr
+
+
 def test_models_and_presets_listings(user_dir):
     p = run_cli("models", check=0)
     assert "mediapipe_selfie_landscape" in p.stdout and "Apache-2.0" in p.stdout and "GPL-3.0" in p.stdout

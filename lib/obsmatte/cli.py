@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_video)
 
     p = sub.add_parser("screen", help="matte a screen region live (shown in a window or written to a file)")
-    p.add_argument("--region", help="X,Y,W,H (default: the whole primary monitor)")
+    p.add_argument("--region", help="X,Y,W,H in pixels (default: the whole primary monitor); a negative X or Y "
+                                    "needs the --region=-10,0,100,100 form")
     p.add_argument("--seconds", type=non_negative_float, default=0, help="stop after N seconds (0 = until q/Esc)")
     p.add_argument("--out", help="write a video file instead of showing a window")
     p.add_argument("--fps", type=positive_float, default=15.0, help="frames per second written to --out")

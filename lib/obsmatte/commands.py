@@ -264,6 +264,8 @@ class _FrameSink:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.release()
+            if self.count == 0:  # a video file with no frames would only look like a broken one
+                self.out.unlink(missing_ok=True)
 
 
 def cmd_video(args) -> int:
@@ -321,40 +323,80 @@ def _parse_region(text: str | None, monitor: dict) -> dict:
     return {"left": x, "top": y, "width": w, "height": h}
 
 
-def cmd_screen(args) -> int:
+def _region_text(region: dict) -> str:
+    return f"{region['left']},{region['top']},{region['width']},{region['height']}"
+
+
+def _check_region_on_screen(region: dict, screen: dict) -> None:
+    """Refuse a region that reaches outside the screen: mss cannot grab there (on X11 a protocol error, and the
+    output file was left behind with no frames). `screen` is mss's monitors[0], the box around every monitor."""
+    right, bottom = screen["left"] + screen["width"], screen["top"] + screen["height"]
+    if (region["left"] < screen["left"] or region["top"] < screen["top"]
+            or region["left"] + region["width"] > right or region["top"] + region["height"] > bottom):
+        raise MattingError(f"--region {_region_text(region)} reaches outside the screen, which spans "
+                           f"{screen['width']}x{screen['height']} from {screen['left']},{screen['top']} to "
+                           f"{right},{bottom} (all monitors together)")
+
+
+def _import_mss():
     try:
         import mss
     except ImportError:
         raise MattingError("the 'mss' package is needed for screen capture: pip install mss") from None
-    settings = settings_from_args(args)
-    bg = _background_image(settings)
-    pipeline = MaskPipeline(settings)
+    return mss
+
+
+def _open_grabber(mss):
     try:
-        grabber = (getattr(mss, "MSS", None) or mss.mss)()  # MSS from mss 10 on; mss() before
+        return (getattr(mss, "MSS", None) or mss.mss)()  # MSS from mss 10 on; mss() before
     except Exception as e:  # mss raises its own ScreenShotError without a display
         raise MattingError(f"cannot capture the screen ({e}); is there a display (DISPLAY)?") from None
-    region = _parse_region(args.region, grabber.monitors[1])
+
+
+def _grab_errors(mss) -> tuple[type[BaseException], ...]:
+    """What a failed grab raises: mss's ScreenShotError, and the X11 backend's XProtoError where there is one
+    (a ScreenShotError itself in mss 10). Looked up among the loaded modules, so no other platform loads it."""
+    xproto = getattr(sys.modules.get("mss.linux.xcbhelpers"), "XProtoError", None)
+    return (mss.ScreenShotError,) + ((xproto,) if isinstance(xproto, type) else ())
+
+
+def _grab(grabber, region: dict, errors: tuple) -> np.ndarray:
+    """The region's pixels as RGB; a MattingError when the screen refuses them (say, a monitor unplugged)."""
+    try:
+        shot = np.asarray(grabber.grab(region))  # BGRA
+    except errors as e:
+        reason = (str(e).strip().splitlines() or [e.__class__.__name__])[0]  # X11 adds lines of request details
+        raise MattingError(f"cannot capture the screen region {_region_text(region)}: {reason}") from None
+    return cv2.cvtColor(shot, cv2.COLOR_BGRA2RGB)
+
+
+def _show(out: np.ndarray) -> bool:
+    """Show a matted frame in a window; whether the user asked to quit (q or Esc)."""
+    show = compose.flatten(out, (128, 128, 128)) if out.shape[2] == 4 else out
+    try:
+        cv2.imshow("obs-matting (q to quit)", cv2.cvtColor(show, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        # the project depends on opencv-python-headless (the GUI build's bundled Qt clashes
+        # with OBS), which has no windows
+        raise MattingError("this OpenCV build cannot open windows: use --out FILE, or install "
+                           "opencv-python in a separate environment for a live preview") from None
+    return cv2.waitKey(1) & 0xFF in (ord("q"), 27)
+
+
+def _capture(args, grabber, region: dict, errors: tuple, settings: MatteSettings, bg) -> tuple[int, float]:
+    """Grab, matte and write or show frames until --seconds is up or the user quits; the number of frames and
+    the seconds they took."""
+    pipeline = MaskPipeline(settings)
     sink = _FrameSink(Path(args.out), args.fps, (region["width"], region["height"]), settings) if args.out else None
     start, frames = time.perf_counter(), 0
     try:
         while not args.seconds or time.perf_counter() - start < args.seconds:
-            shot = np.asarray(grabber.grab(region))  # BGRA
-            rgb = cv2.cvtColor(shot, cv2.COLOR_BGRA2RGB)
-            alpha = matte_image(rgb, settings, pipeline)
-            out = compose.composite(rgb, alpha, settings, bg)
+            rgb = _grab(grabber, region, errors)
+            out = compose.composite(rgb, matte_image(rgb, settings, pipeline), settings, bg)
             frames += 1
             if sink is not None:
                 sink.write(out)
-                continue
-            show = compose.flatten(out, (128, 128, 128)) if out.shape[2] == 4 else out
-            try:
-                cv2.imshow("obs-matting (q to quit)", cv2.cvtColor(show, cv2.COLOR_RGB2BGR))
-            except cv2.error:
-                # the project depends on opencv-python-headless (the GUI build's bundled Qt clashes
-                # with OBS), which has no windows
-                raise MattingError("this OpenCV build cannot open windows: use --out FILE, or install "
-                                   "opencv-python in a separate environment for a live preview") from None
-            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            elif _show(out):
                 break
     finally:
         if sink is not None:
@@ -364,10 +406,22 @@ def cmd_screen(args) -> int:
                 cv2.destroyAllWindows()
             except cv2.error:
                 pass  # no GUI support: no window was opened
+    return frames, time.perf_counter() - start
+
+
+def cmd_screen(args) -> int:
+    mss = _import_mss()
+    settings = settings_from_args(args)
+    bg = _background_image(settings)
+    grabber = _open_grabber(mss)
+    try:
+        region = _parse_region(args.region, grabber.monitors[1])
+        _check_region_on_screen(region, grabber.monitors[0])  # before the model loads and the output opens
+        frames, elapsed = _capture(args, grabber, region, _grab_errors(mss), settings, bg)
+    finally:
         grabber.close()
-    elapsed = time.perf_counter() - start
     print(f"screen: {frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} fps), "
-          f"region {region['width']}x{region['height']}" + (f", wrote {args.out}" if sink else ""))
+          f"region {region['width']}x{region['height']}" + (f", wrote {args.out}" if args.out else ""))
     return 0
 
 
