@@ -180,7 +180,7 @@ def test_batch_skips_bad_files_and_never_overwrites(tmp_path, portrait_files):
     out = tmp_path / "out"
     out.mkdir()
     (out / "a.png").write_bytes(b"keep me")  # an existing file in the output folder
-    p = run_cli("batch", src, out, "--zip", check=0)
+    p = run_cli("batch", src, out, "--zip", check=4)  # 4: some files were skipped
     assert "2 written, 1 skipped" in p.stdout, p.stdout + p.stderr
     assert "broken.jpg" in p.stdout
     assert (out / "a.png").read_bytes() == b"keep me"
@@ -190,7 +190,7 @@ def test_batch_skips_bad_files_and_never_overwrites(tmp_path, portrait_files):
     assert len(zips) == 1 and sorted(zipfile.ZipFile(zips[0]).namelist()) == written
     # output folder = input folder: results get a suffix, inputs stay untouched
     before = {f.name: f.read_bytes() for f in src.iterdir()}
-    run_cli("batch", src, src, check=0)
+    run_cli("batch", src, src, check=4)
     assert all((src / n).read_bytes() == b for n, b in before.items())
     assert (src / "a_matte.png").exists()
 
@@ -225,6 +225,70 @@ def test_batch_save_alpha_and_jpeg(tmp_path, portrait_files):
                               cv2.imread(str(tmp_path / "png" / f"{stem}_alpha.png"), cv2.IMREAD_UNCHANGED))
 
 
+def _small_copies(folder: Path, portrait_files, names) -> None:
+    """A different real portrait, at a small size (quick to matte), under each name."""
+    folder.mkdir(exist_ok=True)
+    for name, src in zip(names, portrait_files):
+        small = cv2.resize(cv2.imread(str(src)), (160, 200), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folder / name), small)
+
+
+def _alpha_of(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[:, :, 3]
+
+
+def test_batch_gives_an_image_and_its_alpha_one_name_and_says_which_was_renamed(tmp_path, portrait_files):
+    """a.jpg and a.png both want a.png: the second becomes a-2.png with a-2_alpha.png (not a_alpha-2.png beside
+    an a_alpha.png that looks like a.png's); an existing b_alpha.png moves b's image and alpha alike."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    _small_copies(src, portrait_files, ["a.jpg", "a.png", "b.jpg"])
+    out.mkdir()
+    (out / "b_alpha.png").write_bytes(b"keep me")
+    p = run_cli("batch", src, out, "--save-alpha", check=0)
+    assert "3 written, 0 skipped" in p.stdout, p.stdout + p.stderr
+    assert sorted(f.name for f in out.iterdir()) == [
+        "a-2.png", "a-2_alpha.png", "a.png", "a_alpha.png", "b-2.png", "b-2_alpha.png", "b_alpha.png"]
+    for image, alpha in (("a", "a_alpha"), ("a-2", "a-2_alpha"), ("b-2", "b-2_alpha")):
+        assert np.array_equal(_alpha_of(out / f"{image}.png"), cv2.imread(str(out / f"{alpha}.png"), 0)), image
+    assert not np.array_equal(_alpha_of(out / "a.png"), _alpha_of(out / "a-2.png")), "two different portraits"
+    assert (out / "b_alpha.png").read_bytes() == b"keep me"
+    assert "  a.png -> a-2.png, a-2_alpha.png\n" in p.stdout, p.stdout
+    assert "  b.jpg -> b-2.png, b-2_alpha.png\n" in p.stdout, p.stdout
+    assert "a.jpg ->" not in p.stdout, "a name that did not change is not listed"
+
+
+def test_batch_into_its_own_folder_again_skips_the_earlier_outputs(tmp_path, portrait_files):
+    """Run twice into the input folder: the second run mattes the inputs again (a_matte-2.png), never an
+    earlier run's a_matte.png or a_matte_alpha.png (into a_matte_matte.png), and says why it skipped them."""
+    src = tmp_path / "in"
+    _small_copies(src, portrait_files, ["a.jpg"])
+    run_cli("batch", src, src, "--save-alpha", check=0)
+    assert sorted(f.name for f in src.iterdir()) == ["a.jpg", "a_matte.png", "a_matte_alpha.png"]
+    p = run_cli("batch", src, src, "--save-alpha", check=4)  # skipped files make the exit code non-zero
+    assert sorted(f.name for f in src.iterdir()) == [
+        "a.jpg", "a_matte-2.png", "a_matte-2_alpha.png", "a_matte.png", "a_matte_alpha.png"]
+    assert "1 written, 2 skipped" in p.stdout, p.stdout
+    for name in ("a_matte.png", "a_matte_alpha.png"):
+        assert re.search(rf"^  skipped {name}: .*output of an earlier batch into this folder", p.stdout, re.M), \
+            p.stdout
+    assert "  a.jpg -> a_matte-2.png, a_matte-2_alpha.png\n" in p.stdout, p.stdout
+    p = run_cli("batch", src, src, check=4)  # a third run: a_matte-2.png is an earlier output as well
+    assert "1 written, 4 skipped" in p.stdout and (src / "a_matte-3.png").exists(), p.stdout
+
+
+def test_batch_exit_code_says_whether_files_were_skipped(tmp_path, portrait_files):
+    """0: all written; 4: some skipped; 3: none written (README's Command line section lists the codes)."""
+    src = tmp_path / "in"
+    _small_copies(src, portrait_files, ["a.jpg"])
+    run_cli("batch", src, tmp_path / "all", check=0)
+    (src / "notes.txt").write_text("not an image")
+    p = run_cli("batch", src, tmp_path / "some", check=4)
+    assert "1 written, 1 skipped" in p.stdout, p.stdout
+    (src / "a.jpg").unlink()
+    p = run_cli("batch", src, tmp_path / "none", check=3)
+    assert "0 written, 1 skipped" in p.stdout, p.stdout
+
+
 def test_batch_of_unreadable_folder(tmp_path):
     p = run_cli("batch", tmp_path / "nope", tmp_path / "out", check=2)
     assert "not found" in p.stderr
@@ -242,6 +306,34 @@ def test_video_to_png_sequence_keeps_alpha_and_to_mp4(tmp_path):
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
 
 
+def _small_video(path: Path, portrait: Path, frames: int) -> Path:
+    frame = cv2.resize(cv2.imread(str(portrait)), (160, 192), interpolation=cv2.INTER_AREA)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 192))
+    for k in range(frames):
+        writer.write(np.roll(frame, 4 * k, axis=1))
+    writer.release()
+    return path
+
+
+def test_video_into_a_folder_with_frames_or_onto_a_file_is_refused(tmp_path, portrait_files):
+    """A second, shorter run into the same PNG folder would leave the first run's later frames in the sequence:
+    refused, the frames untouched. An existing file where the folder should go: an error, not a traceback."""
+    video = _small_video(tmp_path / "clip.avi", portrait_files[0], 6)
+    seq = tmp_path / "frames"
+    run_cli("video", video, seq, check=0)
+    before = {f.name: f.read_bytes() for f in seq.iterdir()}
+    assert len(before) == 6
+    p = run_cli("video", video, seq, "--max-frames", "3", check=2)
+    assert "already holds frame_*.png" in p.stderr and "delete them or name another folder" in p.stderr, p.stderr
+    assert p.stderr.strip().count("\n") == 0, "one line, no traceback"
+    assert {f.name: f.read_bytes() for f in seq.iterdir()} == before
+    blocker = tmp_path / "notes"
+    blocker.write_text("my notes")
+    p = run_cli("video", video, blocker, check=2)
+    assert "it is a file, not a folder" in p.stderr and p.stderr.strip().count("\n") == 0, p.stderr
+    assert blocker.read_text() == "my notes"
+
+
 def test_screen_region_written_to_a_file():
     need_tool("xvfb-run", why="./setup.sh --test installs it")
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"obsmatte-screen-{os.getpid()}.avi"
@@ -254,6 +346,67 @@ def test_screen_region_written_to_a_file():
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) >= 2
     assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (320, 240)
     out.unlink()
+
+
+def test_screen_region_is_checked_against_every_monitor_together():
+    """mss's monitors[0] is the box around all monitors; a region must lie inside it. Plain dicts: no display."""
+    from obsmatte.commands import _check_region_on_screen
+    from obsmatte.errors import MattingError
+    screen = {"left": -1920, "top": 0, "width": 3840, "height": 1080}  # a second monitor left of the primary
+    for inside in ((-1920, 0, 3840, 1080), (-100, 10, 200, 100), (1820, 980, 100, 100)):
+        _check_region_on_screen(dict(zip(("left", "top", "width", "height"), inside)), screen)
+    for outside in ((-1921, 0, 10, 10), (0, -1, 10, 10), (1911, 0, 10, 10), (0, 1071, 10, 10)):
+        region = dict(zip(("left", "top", "width", "height"), outside))
+        with pytest.raises(MattingError) as info:
+            _check_region_on_screen(region, screen)
+        message = str(info.value)
+        assert "reaches outside the screen" in message and "3840x1080 from -1920,0 to 1920,1080" in message
+        assert "\n" not in message
+
+
+def test_a_failed_grab_is_a_one_line_error():
+    """What mss raises while grabbing (its ScreenShotError; X11 adds lines of request details) -> MattingError."""
+    import mss
+    from obsmatte.commands import _grab
+    from obsmatte.errors import MattingError
+
+    class Unplugged:
+        def grab(self, region):
+            raise mss.ScreenShotError("X11 Protocol Error\nX Error of failed request: 8\n  Major opcode: 73")
+
+    with pytest.raises(MattingError) as info:
+        _grab(Unplugged(), {"left": 0, "top": 0, "width": 8, "height": 8}, (mss.ScreenShotError,))
+    assert str(info.value) == "cannot capture the screen region 0,0,8,8: X11 Protocol Error"
+
+
+def test_a_video_file_that_got_no_frames_is_removed(tmp_path):
+    from obsmatte.commands import _FrameSink
+    from obsmatte.settings import MatteSettings
+    sink = _FrameSink(tmp_path / "out.avi", 10, (32, 32), MatteSettings())
+    assert (tmp_path / "out.avi").exists()
+    sink.close()
+    assert not (tmp_path / "out.avi").exists(), "a file with no frames only looks like a broken video"
+
+
+def test_screen_region_outside_the_screen_is_refused_before_the_output_opens(tmp_path):
+    """On a real X server (640x480): exit 2 with one line naming the screen's extent, no output file left; and
+    the X server's own refusal of such a grab (XProtoError) becomes the same kind of one-line error."""
+    need_tool("xvfb-run", why="./setup.sh --test installs it")
+    xvfb = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable]
+    out = tmp_path / "screen.avi"
+    for region in ("--region=600,400,100,100", "--region=-10,0,100,100"):
+        p = subprocess.run([*xvfb, "-m", "obsmatte", "screen", region, "--seconds", "1", "--out", str(out)],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+        assert "reaches outside the screen, which spans 640x480 from 0,0" in p.stderr, p.stderr
+        assert p.stderr.strip().count("\n") == 0, "one line, no traceback"
+        assert not out.exists()
+    grab_outside = ("import mss; from obsmatte import commands, errors\n"
+                    "g, region = commands._open_grabber(mss), dict(left=600, top=400, width=100, height=100)\n"
+                    "try: commands._grab(g, region, commands._grab_errors(mss))\n"
+                    "except errors.MattingError as e: print('MattingError:', e)\n")
+    p = subprocess.run([*xvfb, "-c", grab_outside], capture_output=True, text=True, timeout=120)
+    assert "MattingError: cannot capture the screen region 600,400,100,100" in p.stdout, p.stdout + p.stderr
 
 
 def test_models_and_presets_listings(user_dir):
@@ -317,6 +470,34 @@ def test_screen_window_without_gui_support_explains_itself():
     else:
         assert p.returncode == 0, p.stderr
         assert re.search(r"screen: [1-9]\d* frames in", p.stdout), p.stdout  # the window showed frames
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["bench", "--size", "0x720"], "--size"), (["bench", "--size", "1280"], "--size"),
+    (["bench", "--size", "wide"], "--size"), (["bench", "--size=-1x5"], "--size"),
+    (["bench", "--runs", "0"], "--runs"), (["video", "in.mp4", "out", "--max-frames", "-1"], "--max-frames"),
+    (["screen", "--fps", "0"], "--fps"), (["screen", "--fps", "nan"], "--fps"),
+    (["screen", "--seconds", "-1"], "--seconds"),
+])
+def test_bad_argument_values_are_argparse_errors(argv, flag, capsys):
+    """Refused by argparse with one error line and exit 2, before anything runs (a --runs 0 bench divided by
+    nothing, a --size 1280 one was a traceback, a negative --max-frames read the whole video)."""
+    from obsmatte import cli
+    with pytest.raises(SystemExit) as info:
+        cli.build_parser().parse_args(argv)
+    assert info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"obs-matting {argv[0]}: error: argument {flag}: expected .*, got '.*'", last), last
+
+
+def test_good_argument_values_still_parse():
+    from obsmatte import cli
+    parse = cli.build_parser().parse_args
+    assert parse(["bench"]).size == (1280, 720) and parse(["bench", "--size", "640X360"]).size == (640, 360)
+    assert parse(["bench", "--runs", "1"]).runs == 1
+    assert parse(["video", "a.mp4", "b", "--max-frames", "0"]).max_frames == 0
+    args = parse(["screen", "--fps", "2.5", "--seconds", "0"])
+    assert (args.fps, args.seconds) == (2.5, 0)
 
 
 def test_tune_dry_run_searches_and_reports_but_writes_no_preset():

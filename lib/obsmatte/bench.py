@@ -132,12 +132,13 @@ def _model_text(pipeline: MaskPipeline) -> str:
 
 
 def run_bench(args) -> int:
-    w, h = (int(v) for v in args.size.lower().split("x"))
+    w, h = args.size  # (width, height): cli.size_wh checked them
     if getattr(args, "presets", None):
         from .presets import load_presets
         ids = list(load_presets()) if args.presets == "all" else args.presets.split(",")
         small_w = MatteSettings().inference_size
-        inputs = [(f"{small_w}x{round(small_w * h / w)} (OBS worker input)", _test_frame(small_w, round(small_w * h / w))),
+        small_h = max(1, round(small_w * h / w))  # a very wide --size still leaves a row
+        inputs = [(f"{small_w}x{small_h} (OBS worker input)", _test_frame(small_w, small_h)),
                   (f"{w}x{h} (command line)", _test_frame(w, h))]
         print(f"obs-matting bench --presets: each preset's mask pipeline (MaskPipeline.process), {args.runs} "
               f"frames each in {PRESET_ROUNDS} alternating rounds; ms per mask, medians")
@@ -149,7 +150,7 @@ def run_bench(args) -> int:
     ids = args.models.split(",") if args.models else [s.id for s in specs.values() if s.find_file()]
     settings = MatteSettings()
     small_w = settings.inference_size
-    small_h = int(round(small_w * h / w))
+    small_h = max(1, round(small_w * h / w))
     inputs = [(f"{w}x{h} (command line)", _test_frame(w, h)),
               (f"{small_w}x{small_h} (OBS worker input)", _test_frame(small_w, small_h))]
     islands = "off" if settings.min_person_area <= 0 else f"{settings.min_person_area:g} of the frame"

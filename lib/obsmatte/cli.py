@@ -7,6 +7,7 @@ preset, so the command line, the presets and the OBS properties share one vocabu
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -49,6 +50,42 @@ def settings_from_args(args: argparse.Namespace) -> MatteSettings:
     return settings.replace(**given) if given else settings
 
 
+# --- argument types: a bad value is argparse's one-line error (exit 2), not a traceback or a nonsense run
+
+def _checked(text: str, convert, ok, what: str):
+    try:
+        value = convert(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _checked(text, int, lambda v: v >= 1, "a whole number >= 1")
+
+
+def non_negative_int(text: str) -> int:
+    return _checked(text, int, lambda v: v >= 0, "a whole number >= 0")
+
+
+def positive_float(text: str) -> float:
+    return _checked(text, float, lambda v: math.isfinite(v) and v > 0, "a number > 0")
+
+
+def non_negative_float(text: str) -> float:
+    return _checked(text, float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+
+
+def size_wh(text: str) -> tuple[int, int]:
+    """'1280x720' -> (1280, 720): two positive whole numbers."""
+    def convert(t: str) -> tuple[int, int]:
+        w, h = t.lower().split("x")  # a ValueError for anything but two parts
+        return int(w), int(h)
+    return _checked(text, convert, lambda wh: min(wh) >= 1, "WIDTHxHEIGHT in pixels, e.g. 1280x720")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import commands  # the verbs live there, one function each
     parser = argparse.ArgumentParser(prog="obs-matting", description=__doc__.split("\n")[0])
@@ -76,15 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output", help="a .mp4/.avi file (flattened onto the colour unless the background is "
                                   "blur/image), or a folder for a PNG sequence with alpha")
-    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
+    p.add_argument("--max-frames", type=non_negative_int, default=0, help="stop after N frames (0 = all)")
     _add_setting_flags(p)
     p.set_defaults(func=commands.cmd_video)
 
     p = sub.add_parser("screen", help="matte a screen region live (shown in a window or written to a file)")
-    p.add_argument("--region", help="X,Y,W,H (default: the whole primary monitor)")
-    p.add_argument("--seconds", type=float, default=0, help="stop after N seconds (0 = until q/Esc)")
+    p.add_argument("--region", help="X,Y,W,H in pixels (default: the whole primary monitor); a negative X or Y "
+                                    "needs the --region=-10,0,100,100 form")
+    p.add_argument("--seconds", type=non_negative_float, default=0, help="stop after N seconds (0 = until q/Esc)")
     p.add_argument("--out", help="write a video file instead of showing a window")
-    p.add_argument("--fps", type=float, default=15.0, help="frames per second written to --out")
+    p.add_argument("--fps", type=positive_float, default=15.0, help="frames per second written to --out")
     _add_setting_flags(p)
     p.set_defaults(func=commands.cmd_screen)
 
@@ -95,9 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_presets)
 
     p = sub.add_parser("bench", help="time every available model and the pipeline at 1280x720")
-    p.add_argument("--runs", type=int, default=60)
+    p.add_argument("--runs", type=positive_int, default=60, help="timed runs per model and input")
     p.add_argument("--models", help="comma-separated model ids (default: every model whose file exists)")
-    p.add_argument("--size", default="1280x720", help="input size WxH")
+    p.add_argument("--size", type=size_wh, default="1280x720", help="input size WxH")
     p.add_argument("--presets", help="comma-separated preset ids (or 'all'): time each preset's whole mask "
                                      "pipeline (its models and views) instead of the models")
     p.set_defaults(func=commands.cmd_bench)

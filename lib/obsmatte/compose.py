@@ -9,7 +9,7 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
-from typing import Collection
+from typing import Collection, Iterable
 
 import cv2
 import numpy as np
@@ -369,21 +369,72 @@ def same_path(a: Path, b: Path) -> bool:
         return False
 
 
+def _identity(path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file at `path` (symlinks followed), None when there is none."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _resolved(path) -> Path | None:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return None
+
+
+class ProtectedFiles:
+    """Files that an output must never replace (a command's inputs), identified once up front.
+
+    Checking a target against each input with same_path costs a few stat calls per input, so a batch that
+    checked every output against every input grew with the square of the folder's size. Here each input's
+    resolved path and (st_dev, st_ino) identity are read once, and `target in protected` costs one stat of
+    the target: a hard link or another spelling of an input (a symlink, "x/../input.png") is the same file.
+    """
+
+    def __init__(self, paths: Iterable):
+        self._paths: set[Path] = set()
+        self._identities: set[tuple[int, int]] = set()
+        for path in paths:
+            resolved = _resolved(path)
+            if resolved is not None:
+                self._paths.add(resolved)
+            identity = _identity(path)
+            if identity is not None:
+                self._identities.add(identity)
+
+    def __contains__(self, target) -> bool:
+        identity = _identity(target)
+        if identity is None:
+            # Nothing answers to this spelling yet, but "new/../input.png" reaches the input once save_image
+            # has created the folder "new": the resolved path decides (and, when it exists, its identity).
+            resolved = _resolved(target)
+            if resolved is None:
+                return False
+            if resolved in self._paths:
+                return True
+            identity = _identity(resolved)
+        return identity in self._identities
+
+
 def save_image(path, image: np.ndarray, fmt: str | None = None,
                background_color: tuple[int, int, int] = _DEFAULT_COLOR, *,
-               protect: Collection = ()) -> Path:
+               protect: Collection | ProtectedFiles = ()) -> Path:
     """Write an image atomically and return its path.
 
     image: uint8 HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA, straight colour). fmt 'png' | 'jpg' | None
     (from the extension). PNG keeps alpha; JPEG flattens RGBA onto background_color. Parent folders are
     created; the data goes to a temporary file in the same folder that is then renamed over the target,
-    so a crash never leaves half a file. Refuses (ImageError) to write over any path in `protect`.
+    so a crash never leaves half a file. Refuses (ImageError) to write over any path in `protect`: a list of
+    paths, or a ProtectedFiles built once when many files are written against the same inputs.
     """
     p = Path(path)
     fmt = output_format(p, fmt)
-    for source in protect:
-        if same_path(p, Path(source)):
-            raise ImageError(f"refusing to overwrite the input image: {p}")
+    protected = protect if isinstance(protect, ProtectedFiles) else ProtectedFiles(protect)
+    if p in protected:
+        raise ImageError(f"refusing to overwrite the input image: {p}")
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.size == 0 or \
             not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))):
         raise ImageError(f"cannot write image: {p}: expected uint8 grey, RGB or RGBA pixels, got "
