@@ -1,9 +1,9 @@
-"""Half-made venvs: install.sh makes them again (or repairs them in place when it did not make them), and
-uninstall removes one it left half-made.
+"""Half-made venvs: install.sh and setup.sh make them again (or repair them in place when they did not make
+them), uninstall removes one install.sh left half-made, and setup.sh stops on a pip failure or a missing python3.
 
 Debian without python3-venv is played by a stand-in python3: its `-m venv` leaves bin/python and stops at
-ensurepip, as Debian's does, until the test "installs python3-venv" (removes a flag file). The script runs
-from a temp copy; nothing here uses apt, the network, or the dev venv's files."""
+ensurepip, as Debian's does, until the test "installs python3-venv" (removes a flag file). Both scripts run
+from temp copies; nothing here uses apt, the network, or the dev venv's files."""
 from __future__ import annotations
 
 import os
@@ -150,3 +150,69 @@ def test_install_sh_leaves_a_pipless_venv_of_another_python_it_did_not_make(repo
     r = install_sh(repo_copy, env, "--dry-run", "--venv", str(venv))
     assert r.returncode == 15 and "without pip and was not made by this script" in r.stderr, r.stdout + r.stderr
     assert sorted(p.name for p in venv.rglob("*")) == ["bin", "python"]
+
+
+# ---- setup.sh --------------------------------------------------------------------------------------
+
+def setup_copy(tmp_path: Path, python3: Path) -> Path:
+    """setup.sh alone in a temp checkout, looking for the Debian Python at `python3` instead of /usr/bin/python3."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    text = (ROOT / "setup.sh").read_text(encoding="utf-8")
+    assert text.count("/usr/bin/python3") >= 1
+    (checkout / "setup.sh").write_text(text.replace("/usr/bin/python3", str(python3)), encoding="utf-8")
+    return checkout
+
+
+def setup_sh(checkout, env):
+    return subprocess.run([shutil.which("bash"), str(checkout / "setup.sh")], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_setup_sh_says_that_python3_is_missing(tmp_path):
+    """Without python3 the script stopped silently (set -e and a failing `command -v python3`)."""
+    checkout = setup_copy(tmp_path, tmp_path / "no-such" / "python3")
+    r = setup_sh(checkout, sh_env(tmp_path, PATH=str(tools_dir(tmp_path / "bin"))))
+    assert r.returncode != 0
+    assert "setup: error: no python3 found" in r.stderr and "python3-venv" in r.stderr, r.stdout + r.stderr
+    assert not (checkout / ".venv").exists()
+
+
+@pytest.mark.parametrize("failing", ["--upgrade pip", "-e "])
+def test_setup_sh_stops_when_pip_fails(tmp_path, failing):
+    """A pip failure was hidden behind `| grep ... || true`: a failed re-run printed "setup: ready"."""
+    checkout = setup_copy(tmp_path, Path("/usr/bin/python3"))
+    venv_bin = checkout / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    fake = venv_bin / "python"
+    fake.write_text(f"""#!/bin/sh
+case "$*" in
+  *"pip --version"*) echo "pip 23.0.1" ;;
+  *"pip install"*"{failing}"*) echo "ERROR: No matching distribution found" >&2; exit 1 ;;
+  *"import obsmatte"*) echo "setup: ready (fake)" ;;
+esac
+exit 0
+""")
+    fake.chmod(0o755)
+    r = setup_sh(checkout, sh_env(tmp_path))
+    assert r.returncode != 0 and "setup: ready" not in r.stdout, r.stdout + r.stderr
+    assert "ERROR: No matching distribution found" in r.stdout + r.stderr and "setup: error: pip" in r.stderr
+
+
+def test_setup_sh_makes_again_the_venv_it_left_half_made(tmp_path):
+    no_venv_package = tmp_path / "python3-venv-not-installed"
+    no_venv_package.touch()
+    bin_dir = tools_dir(tmp_path / "bin")
+    checkout = setup_copy(tmp_path, debian_python3(bin_dir, no_venv_package, lend_packages=False))
+    env = sh_env(tmp_path, PATH=str(bin_dir), PIP_NO_INDEX="1", PIP_CONFIG_FILE=os.devnull)
+    venv = checkout / ".venv"
+    r = setup_sh(checkout, env)
+    assert r.returncode != 0 and "setup: error: could not make .venv" in r.stderr, r.stdout + r.stderr
+    assert (venv / "bin" / "python").exists() and not pip_runs(venv)
+
+    no_venv_package.unlink()  # python3-venv installed
+    r = setup_sh(checkout, env)
+    assert "setup: recreating .venv: pip does not run in it" in r.stdout, r.stdout + r.stderr
+    assert pip_runs(venv)
+    # this copy has no project to install (and no index): pip's failure now stops the script
+    assert r.returncode != 0 and "setup: error: pip" in r.stderr and "setup: ready" not in r.stdout
