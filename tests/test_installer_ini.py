@@ -197,6 +197,40 @@ def test_obs31_not_yet_started_after_an_upgrade_gets_the_setting_in_global_ini(a
     assert obs_config.read_value(global_ini, "Python", "Path64bit") is None
 
 
+def test_uninstall_after_obs31_moved_the_settings_puts_the_old_path_back_in_user_ini(appdata):
+    """Installed into global.ini before OBS 31's first start, which copied it to user.ini: user.ini has no backup
+    of its own, so the Python path from before the install comes from global.ini's (deleting the key left OBS
+    with no Python path, the old one only in global.ini, which OBS 31 no longer reads)."""
+    config = appdata / "obs-studio"
+    global_ini = config / "global.ini"
+    original = write(global_ini, "[General]\r\nLastVersion=503316480\r\n\r\n[Python]\r\nPath64bit=C:/Python310\r\n")
+    execute(build_install_plan(facts(appdata, "31.1")), facts(appdata, "31.1"), dry_run=False, out=lambda s: None)
+    (config / "user.ini").write_bytes(global_ini.read_bytes())  # OBS 31's first start
+    out, say = lines_out()
+    execute(build_uninstall_plan(facts(appdata)), facts(appdata), dry_run=False, uninstall=True, out=say)
+    assert obs_config.read_value(config / "user.ini", "Python", "Path64bit") == "C:/Python310", out
+    assert global_ini.read_bytes() == original
+    assert not obs_config.backup_path(global_ini).exists() and not obs_config.backup_path(config / "user.ini").exists()
+
+
+@pytest.mark.parametrize("obs_saved_since", [False, True])
+def test_uninstall_leaves_a_python_path_the_user_chose_after_the_install(appdata, obs_saved_since):
+    """The user picked another Python in OBS's Python Settings after installing: that choice stays (uninstall put
+    the pre-install path back over it), and the file is left as it is."""
+    ini = appdata / "obs-studio" / "global.ini"
+    write(ini, GLOBAL_INI)
+    execute(build_install_plan(facts(appdata)), facts(appdata), dry_run=False, out=lambda s: None)
+    chosen = ini.read_bytes().replace(f"Path64bit={PY_VALUE}".encode(), b"Path64bit=D:/Python312")
+    if obs_saved_since:
+        chosen = chosen.replace(b"cx=720", b"cx=1024")
+    ini.write_bytes(chosen)
+    out, say = lines_out()
+    execute(build_uninstall_plan(facts(appdata)), facts(appdata), dry_run=False, uninstall=True, out=say)
+    assert ini.read_bytes() == chosen
+    assert "was changed after the install (to D:/Python312): left unchanged" in "\n".join(out)
+    assert not obs_config.backup_path(ini).exists()  # from before the install: it no longer says what to go back to
+
+
 def test_obs31_already_started_keeps_using_user_ini(appdata):
     config = appdata / "obs-studio"
     write(config / "global.ini", "[General]\r\nLastVersion=520093696\r\n")  # 31.0.0: moved already
