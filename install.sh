@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command install of the obs-matting filter for OBS on Linux and macOS; safe to run again.
 #   ./install.sh [--models rvm_mobilenetv3,...] [--accept-licenses] [--cpu] [--dry-run] [--uninstall]
-#                [--with-obs] [--venv DIR]
+#                [--with-obs] [--venv DIR] [--obs-version X.Y (macOS: when OBS.app's cannot be read)]
 # This script only collects facts (where OBS is, which Python it links, GPU names) and makes the venv;
 # every decision, download and file edit is made by `python -m obsmatte.installer` (lib/obsmatte/installer),
 # which is tested. Exit codes match lib/obsmatte/installer/failures.py.
@@ -14,7 +14,7 @@ VENV_MARKER=".obs-matting-venv"  # in every venv this script makes (and only in 
 die() { echo "install: error: $2" >&2; exit "$1"; }
 say() { echo "install: $*"; }
 
-models="" accept="" cpu="" dry_run="" uninstall="" with_obs="" venv=""
+models="" accept="" cpu="" dry_run="" uninstall="" with_obs="" venv="" obs_version=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --models) models="${2:?--models needs a value}"; shift ;;
@@ -25,11 +25,17 @@ while [ $# -gt 0 ]; do
     --uninstall) uninstall=1 ;;
     --with-obs) with_obs=1 ;;
     --venv) venv="${2:?--venv needs a folder}"; shift ;;
+    --obs-version) obs_version="${2:?--obs-version needs a version like 31.1}"; shift ;;
+    --obs-version=*) obs_version="${1#*=}" ;;
     -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "install: error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+case "$obs_version" in
+  ""|[0-9]*) ;;
+  *) echo "install: error: --obs-version needs a version like 31.1, not $obs_version" >&2; exit 2 ;;
+esac
 
 # Arguments passed through to the Python installer.
 py_args=()
@@ -209,12 +215,23 @@ main_linux() {
   say "ready. In OBS: Tools > Scripts > + > $REPO/obs_matting.py, then add the filter to your camera source."
 }
 
+macos_obs_version() {  # macos_obs_version APP: --obs-version, else the version in OBS.app's Info.plist
+  local version="$obs_version"
+  [ -n "$version" ] || version="$(/usr/bin/defaults read "$1/Contents/Info" CFBundleShortVersionString 2>/dev/null \
+    || true)"
+  # No guess when it cannot be read: the version picks the ini (user.ini from OBS 31) and the Pythons OBS loads
+  case "$version" in
+    [0-9]*) echo "$version" ;;
+    *) die $EXIT_NO_OBS "cannot read the OBS version from $1 (defaults read ... CFBundleShortVersionString):"\
+" pass it with --obs-version X.Y (OBS shows it in Help > About), e.g. ./install.sh --obs-version 31.1" ;;
+  esac
+}
+
 main_macos() {
   local app="/Applications/OBS.app" version m fw python
   if [ ! -d "$app" ] && [ -z "$uninstall" ]; then
     die $EXIT_NO_OBS "OBS Studio not found in /Applications; install it from https://obsproject.com"
   fi
-  version="$(/usr/bin/defaults read "$app/Contents/Info" CFBundleShortVersionString 2>/dev/null || echo 30.0)"
   # Which framework Python OBS will load (OBS before 31.0.2: the one Versions/Current points to; from 31.0.2
   # the newest it accepts). Any Python runs that lookup: a framework one, else python3 (on a Mac without
   # the command line tools that is a stub that asks to install them).
@@ -228,6 +245,7 @@ main_macos() {
   if [ -n "$uninstall" ]; then  # it edits OBS's ini and its own files only: any Python will do
     run_installer "$any" uninstall --os macos --repo "$REPO" ${dry_run:+--dry-run}; return 0
   fi
+  version="$(macos_obs_version "$app")" || exit $?
   current="$(readlink "$versions/Current" 2>/dev/null || true)"; current="${current%/}"; current="${current##*/}"
   m="$(run_installer "$any" macos-python --obs-version "$version" ${installed:+--installed "$installed"} \
     ${current:+--current "$current"})" || exit $?

@@ -298,3 +298,39 @@ def test_install_sh_gives_macos_the_framework_folder_and_what_obs_will_load():
     assert "macos-python --obs-version" in macos and "--installed" in macos and "--current" in macos
     assert "--python-home /Library/Frameworks" in macos
     assert 'readlink "$versions/Current"' in macos
+
+
+def shell_function(src: str, name: str) -> str:
+    """The text of a function of install.sh, from `name() {` to its closing brace at the line start."""
+    start = src.index(f"{name}() {{")
+    return src[start:src.index("\n}\n", start) + 3]
+
+
+@pytest.mark.parametrize("given, code, output", [
+    ("", 10, "cannot read the OBS version from"),  # no defaults command here: the read fails, as when it does on a Mac
+    ("31.1.2", 0, "31.1.2"),
+])
+def test_install_sh_macos_does_not_guess_an_obs_version_it_cannot_read(tmp_path, given, code, output):
+    """A failed `defaults read` of OBS.app's version was taken as OBS 30.0: on OBS 31+ that edits global.ini instead
+    of user.ini and picks the Python from the wrong row. It stops (exit 10) and names --obs-version instead. The
+    function runs alone: the rest of install.sh's macOS half cannot run here."""
+    import subprocess
+    src = (Path(__file__).resolve().parent.parent / "install.sh").read_text(encoding="utf-8")
+    prelude = src[:src.index("\nmodels=")]  # set -euo pipefail, the exit codes, die and say
+    script = tmp_path / "version.sh"
+    script.write_text(prelude + f"\nobs_version='{given}'\n" + shell_function(src, "macos_obs_version")
+                      + f"macos_obs_version '{tmp_path / 'OBS.app'}'\n")
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == code and output in r.stdout + r.stderr, r.stdout + r.stderr
+    if code:
+        assert "pass it with --obs-version X.Y" in r.stderr and r.stdout == ""
+
+
+def test_install_sh_takes_obs_version_as_an_option(tmp_path):
+    import subprocess
+    install_sh = Path(__file__).resolve().parent.parent / "install.sh"
+    r = subprocess.run(["bash", str(install_sh), "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "--obs-version X.Y" in r.stdout
+    r = subprocess.run(["bash", str(install_sh), "--obs-version", "latest"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "--obs-version needs a version like 31.1" in r.stderr, r.stderr
