@@ -157,10 +157,12 @@ def undo_value(ini: Path, section: str, key: str, written: str | None, previous:
 def _leave_changed_value(ini: Path, section: str, key: str, now: str | None) -> str:
     """The key no longer holds what we wrote (the user picked another Python in OBS, or none): it stays. The
     backup is dropped too: it is from before the install, and a later install must back up the file as it is."""
-    backup_path(ini).unlink(missing_ok=True)
+    backup = backup_path(ini)
+    dropped = f"; removed {backup.name}, from before the install" if backup.is_file() else ""
+    backup.unlink(missing_ok=True)
     if now is None:
-        return f"{ini.name} has no {key} set by this installer: left unchanged"
-    return f"[{section}] {key} in {ini.name} was changed after the install (to {now}): left unchanged"
+        return f"{ini.name} has no {key} set by this installer: left unchanged{dropped}"
+    return f"[{section}] {key} in {ini.name} was changed after the install (to {now}): left unchanged{dropped}"
 
 
 def _restore_from_backup(ini: Path, section: str, key: str, written: str) -> str:
