@@ -36,6 +36,18 @@ function Fail([int]$Code, [string]$Message) {
 
 function Say([string]$Message) { Write-Host "install: $Message" }
 
+function Invoke-Quiet([string]$Exe, [string[]]$Arguments) {
+    # A native program with its stderr dropped; its stdout lines are returned, its exit code is in $LASTEXITCODE.
+    # Windows PowerShell 5.1 under this script's 'Stop' turns any line on a redirected stderr (2>$null too) into
+    # a terminating NativeCommandError, so a Python warning or an nvidia-smi complaint stopped the install:
+    # under 'Continue' the line is just dropped.
+    $saved = $ErrorActionPreference
+    $ErrorActionPreference = 'Continue'
+    $global:LASTEXITCODE = -1  # a program that cannot start sets none: not the previous program's 0
+    try { & $Exe @Arguments 2>$null }
+    finally { $ErrorActionPreference = $saved }
+}
+
 function Find-Obs {
     # The OBS installer records its folder as the default value of this key; fall back to the usual places.
     $candidates = @()
@@ -77,14 +89,14 @@ function Get-PythonChoices([string]$ObsVersion) {
 
 function Test-Python64([string]$PythonExe) {
     if (-not (Test-Path -LiteralPath $PythonExe)) { return $false }
-    $bits = & $PythonExe -c "import struct; print(struct.calcsize('P') * 8)" 2>$null
+    $bits = Invoke-Quiet $PythonExe @('-c', "import struct; print(struct.calcsize('P') * 8)")
     return ($LASTEXITCODE -eq 0 -and "$bits".Trim() -eq '64')
 }
 
 function Find-Python([string]$Minor) {
     # 1) the py launcher's list of installs: lines like " -V:3.12 *   C:\...\python.exe" (older: " -3.12-64 C:\...")
     if (Get-Command py -ErrorAction SilentlyContinue) {
-        $launcherList = & py '-0p' 2>$null
+        $launcherList = Invoke-Quiet py @('-0p')
         foreach ($line in $launcherList) {
             if ($line -match "^\s*-(V:)?$([regex]::Escape($Minor))(-64)?\s+\*?\s*(.+python\.exe)\s*$") {
                 $exe = $Matches[3].Trim()
@@ -127,20 +139,19 @@ function Get-NvidiaFacts {
     if ($smi) { $smi = $smi.Source }
     else { $smi = $paths | Where-Object { Test-Path $_ } | Select-Object -First 1 }
     if ($smi) {
-        try {
-            # quoted: unquoted, PowerShell would read a,b as an array and split the argument
-            $line = @(& $smi '--query-gpu=driver_version,compute_cap' '--format=csv,noheader' 2>$null)[0]
-            if ($LASTEXITCODE -ne 0 -or -not $line) {
-                $line = @(& $smi '--query-gpu=driver_version' '--format=csv,noheader' 2>$null)[0]
-            }
-            $parts = @("$line" -split ',' | ForEach-Object { $_.Trim() })
-            # "NVIDIA-SMI has failed ..." comes on stdout too: only a version number counts
-            if ($LASTEXITCODE -eq 0 -and $parts[0] -match '^\d+\.\d+') {
-                $out = @('--nvidia-driver', $parts[0])
-                if ($parts.Count -gt 1 -and $parts[1] -match '^\d') { $out += @('--compute-capability', $parts[1]) }
-                return $out
-            }
-        } catch { }
+        # quoted: unquoted, PowerShell would read a,b as an array and split the argument
+        $line = @(Invoke-Quiet $smi @('--query-gpu=driver_version,compute_cap', '--format=csv,noheader'))[0]
+        if ($LASTEXITCODE -ne 0 -or -not $line) {
+            # compute_cap is a query field from driver 510 on: an older driver refuses it; ask for the version alone
+            $line = @(Invoke-Quiet $smi @('--query-gpu=driver_version', '--format=csv,noheader'))[0]
+        }
+        $parts = @("$line" -split ',' | ForEach-Object { $_.Trim() })
+        # "NVIDIA-SMI has failed ..." comes on stdout too: only a version number counts
+        if ($LASTEXITCODE -eq 0 -and $parts[0] -match '^\d+\.\d+') {
+            $out = @('--nvidia-driver', $parts[0])
+            if ($parts.Count -gt 1 -and $parts[1] -match '^\d') { $out += @('--compute-capability', $parts[1]) }
+            return $out
+        }
     }
     try {
         $adapter = Get-CimInstance -ClassName Win32_VideoController |

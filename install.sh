@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command install of the obs-matting filter for OBS on Linux and macOS; safe to run again.
 #   ./install.sh [--models rvm_mobilenetv3,...] [--accept-licenses] [--cpu] [--dry-run] [--uninstall]
-#                [--with-obs] [--venv DIR]
+#                [--with-obs] [--venv DIR] [--obs-version X.Y (macOS: when OBS.app's cannot be read)]
 # This script only collects facts (where OBS is, which Python it links, GPU names) and makes the venv;
 # every decision, download and file edit is made by `python -m obsmatte.installer` (lib/obsmatte/installer),
 # which is tested. Exit codes match lib/obsmatte/installer/failures.py.
@@ -9,11 +9,12 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")" && pwd)"
 EXIT_NO_OBS=10 EXIT_OBS_UNSUPPORTED=11 EXIT_NO_PYTHON=12 EXIT_PIP_FAILED=19 EXIT_NO_PERMISSION=15
+VENV_MARKER=".obs-matting-venv"  # in every venv this script makes (and only in those)
 
 die() { echo "install: error: $2" >&2; exit "$1"; }
 say() { echo "install: $*"; }
 
-models="" accept="" cpu="" dry_run="" uninstall="" with_obs="" venv=""
+models="" accept="" cpu="" dry_run="" uninstall="" with_obs="" venv="" obs_version=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --models) models="${2:?--models needs a value}"; shift ;;
@@ -24,11 +25,17 @@ while [ $# -gt 0 ]; do
     --uninstall) uninstall=1 ;;
     --with-obs) with_obs=1 ;;
     --venv) venv="${2:?--venv needs a folder}"; shift ;;
+    --obs-version) obs_version="${2:?--obs-version needs a version like 31.1}"; shift ;;
+    --obs-version=*) obs_version="${1#*=}" ;;
     -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "install: error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
+case "$obs_version" in
+  ""|[0-9]*) ;;
+  *) echo "install: error: --obs-version needs a version like 31.1, not $obs_version" >&2; exit 2 ;;
+esac
 
 # Arguments passed through to the Python installer.
 py_args=()
@@ -87,6 +94,71 @@ linux_obs_python_minor() {  # the libpython OBS links: ldd on the obs binary, th
   return 0
 }
 
+python_minor_of() {  # python_minor_of PYTHON: its "3.X", empty when it does not run
+  "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true
+}
+
+# check_venv PYTHON: what $venv needs before packages go in, in venv_action (empty: nothing; create; clear: make it
+# again, emptied first; repair: run venv over it, which deletes nothing) and the reason in venv_why. Only a folder
+# with the marker is ever emptied (and removed by --uninstall): a folder of the user's must never be.
+check_venv() {
+  local python="$1" have
+  venv_action="" venv_why=""
+  if [ -x "$venv/bin/python" ] && ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+    # Debian without python3-venv: `python3 -m venv` makes bin/python, then stops at ensurepip
+    venv_why="pip does not run in it (a venv left half-made)"
+    if [ -f "$venv/$VENV_MARKER" ]; then venv_action=clear; return 0; fi
+    have="$(python_minor_of "$venv/bin/python")"
+    [ -n "$have" ] && [ "$have" = "$(python_minor_of "$python")" ] \
+      || die $EXIT_NO_PERMISSION "$venv has Python ${have:-?} without pip and was not made by this script:"\
+" remove it or choose another --venv"
+    venv_action=repair
+  elif [ -x "$venv/bin/python" ]; then
+    [ -f "$venv/$VENV_MARKER" ] && [ -n "$minor" ] || return 0
+    # a venv this script made for another Python than OBS links now (OBS or the system was upgraded)
+    have="$(python_minor_of "$venv/bin/python")"
+    [ "$have" = "$minor" ] || { venv_action=clear; venv_why="it has Python ${have:-?}, OBS links $minor"; }
+  elif [ -f "$venv/$VENV_MARKER" ]; then
+    venv_action=clear venv_why="it has no working bin/python (made halfway, or its Python was removed)"
+  elif [ -d "$venv" ] && [ -n "$(ls -A "$venv" 2>/dev/null)" ]; then
+    die $EXIT_NO_PERMISSION "$venv is not empty and holds no venv: choose another --venv"\
+" (uninstall removes the venv this script makes)"
+  else
+    venv_action=create
+  fi
+}
+
+say_venv_plan() {  # say_venv_plan PYTHON: what make_venv will do, as "would ..." lines on a dry run
+  local version kept="not made by this script, so nothing in it is deleted"
+  version="$("$1" --version 2>&1)"
+  if [ -n "$dry_run" ]; then
+    case "$venv_action" in
+      clear) say "would recreate the venv $venv: $venv_why" ;;
+      repair) say "would repair the venv $venv: $venv_why; $kept" ;;
+    esac
+    say "would create a venv with $1 ($version) in $venv"
+  else
+    case "$venv_action" in
+      clear) say "recreating the venv $venv: $venv_why" ;;
+      repair) say "repairing the venv $venv: $venv_why; $kept" ;;
+    esac
+    say "creating a venv with $1 ($version) in $venv"
+  fi
+}
+
+make_venv() {  # make_venv PYTHON: create, clear or repair $venv as check_venv decided
+  local python="$1" clear="" status=0
+  [ "$venv_action" = clear ] && clear=--clear
+  mkdir -p "$venv" 2>/dev/null || die $EXIT_NO_PERMISSION "cannot create $venv"
+  # The marker goes in first, so a venv that stops halfway (Debian without python3-venv stops at ensurepip, after
+  # making bin/python) is still known as this script's: the next run makes it again, --uninstall removes it
+  [ "$venv_action" = repair ] || touch "$venv/$VENV_MARKER"
+  "$python" -m venv $clear "$venv" || status=$?
+  [ -z "$clear" ] || touch "$venv/$VENV_MARKER"  # --clear emptied the folder, the marker with it
+  [ "$status" = 0 ] || die $EXIT_NO_PYTHON "could not make a venv with $python (Debian/Ubuntu:"\
+" sudo apt-get install python3-venv, then run this again: it finishes the venv)"
+}
+
 main_linux() {
   [ -n "$with_obs" ] && linux_install_obs
   if [ -z "$uninstall" ] && ! command -v obs >/dev/null 2>&1 && [ -z "$with_obs" ]; then
@@ -109,8 +181,10 @@ main_linux() {
 
   if [ -n "$uninstall" ]; then
     run_installer "$python" uninstall --os linux --repo "$REPO" ${dry_run:+--dry-run}
-    if [ -f "$venv/.obs-matting-venv" ]; then  # only a venv this script made
+    if [ -f "$venv/$VENV_MARKER" ]; then  # only a venv this script made, half-made ones too
       if [ -n "$dry_run" ]; then say "would remove the venv $venv"; else rm -rf "$venv"; say "removed the venv $venv"; fi
+    elif [ -d "$venv" ]; then
+      say "left the venv $venv: this script did not make it (no $VENV_MARKER in it); remove it yourself if unused"
     fi
     return 0
   fi
@@ -118,29 +192,18 @@ main_linux() {
   local gpus=() line
   while IFS= read -r line; do [ -n "$line" ] && gpus+=(--gpu "$line"); done < <(gpu_names)
   while IFS= read -r line; do [ -n "$line" ] && gpus+=("$line"); done < <(nvidia_facts)
-  local site recreate="" have
-  if [ -x "$venv/bin/python" ] && [ -f "$venv/.obs-matting-venv" ] && [ -n "$minor" ]; then
-    # a venv this script made for another Python than OBS links now (OBS or the system was upgraded)
-    have="$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)"
-    [ "$have" = "$minor" ] || recreate=1
-  elif [ ! -x "$venv/bin/python" ] && [ -d "$venv" ] && [ -n "$(ls -A "$venv" 2>/dev/null)" ]; then
-    die $EXIT_NO_PERMISSION "$venv is not empty and holds no venv: choose another --venv (uninstall removes the venv this script makes)"
-  fi
-  if [ ! -x "$venv/bin/python" ] || [ -n "$recreate" ]; then
+  local site
+  check_venv "$python"
+  if [ -n "$venv_action" ]; then
+    say_venv_plan "$python"
     if [ -n "$dry_run" ]; then
-      [ -n "$recreate" ] && say "would recreate the venv $venv: it has Python ${have:-?}, OBS links $minor"
-      say "would create a venv with $python ($("$python" --version 2>&1)) in $venv"
       site="$venv/lib/python${minor:-$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')}/site-packages"
       say "would install: $(run_installer "$python" requirements --os linux ${cpu:+--cpu} ${gpus[@]+"${gpus[@]}"} | tr '\n' ' ')"
       run_installer "$python" install --os linux --skip-packages --site-packages "$site" --repo "$REPO" \
         --obs-running no ${py_args[@]+"${py_args[@]}"} ${gpus[@]+"${gpus[@]}"}
       return 0
     fi
-    [ -n "$recreate" ] && say "recreating the venv $venv: it has Python ${have:-?}, OBS links $minor"
-    say "creating a venv with $python ($("$python" --version 2>&1)) in $venv"
-    mkdir -p "$(dirname "$venv")" 2>/dev/null || die $EXIT_NO_PERMISSION "cannot create $(dirname "$venv")"
-    "$python" -m venv ${recreate:+--clear} "$venv" || die $EXIT_NO_PYTHON "could not make a venv with $python (Debian/Ubuntu: sudo apt-get install python3-venv)"
-    touch "$venv/.obs-matting-venv"
+    make_venv "$python"
   fi
   site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   # The Python installer checks the pins, pip installs what is missing, writes python-path.txt and
@@ -152,12 +215,23 @@ main_linux() {
   say "ready. In OBS: Tools > Scripts > + > $REPO/obs_matting.py, then add the filter to your camera source."
 }
 
+macos_obs_version() {  # macos_obs_version APP: --obs-version, else the version in OBS.app's Info.plist
+  local version="$obs_version"
+  [ -n "$version" ] || version="$(/usr/bin/defaults read "$1/Contents/Info" CFBundleShortVersionString 2>/dev/null \
+    || true)"
+  # No guess when it cannot be read: the version picks the ini (user.ini from OBS 31) and the Pythons OBS loads
+  case "$version" in
+    [0-9]*) echo "$version" ;;
+    *) die $EXIT_NO_OBS "cannot read the OBS version from $1 (defaults read ... CFBundleShortVersionString):"\
+" pass it with --obs-version X.Y (OBS shows it in Help > About), e.g. ./install.sh --obs-version 31.1" ;;
+  esac
+}
+
 main_macos() {
   local app="/Applications/OBS.app" version m fw python
   if [ ! -d "$app" ] && [ -z "$uninstall" ]; then
     die $EXIT_NO_OBS "OBS Studio not found in /Applications; install it from https://obsproject.com"
   fi
-  version="$(/usr/bin/defaults read "$app/Contents/Info" CFBundleShortVersionString 2>/dev/null || echo 30.0)"
   # Which framework Python OBS will load (OBS before 31.0.2: the one Versions/Current points to; from 31.0.2
   # the newest it accepts). Any Python runs that lookup: a framework one, else python3 (on a Mac without
   # the command line tools that is a stub that asks to install them).
@@ -171,6 +245,7 @@ main_macos() {
   if [ -n "$uninstall" ]; then  # it edits OBS's ini and its own files only: any Python will do
     run_installer "$any" uninstall --os macos --repo "$REPO" ${dry_run:+--dry-run}; return 0
   fi
+  version="$(macos_obs_version "$app")" || exit $?
   current="$(readlink "$versions/Current" 2>/dev/null || true)"; current="${current%/}"; current="${current##*/}"
   m="$(run_installer "$any" macos-python --obs-version "$version" ${installed:+--installed "$installed"} \
     ${current:+--current "$current"})" || exit $?

@@ -197,6 +197,40 @@ def test_obs31_not_yet_started_after_an_upgrade_gets_the_setting_in_global_ini(a
     assert obs_config.read_value(global_ini, "Python", "Path64bit") is None
 
 
+def test_uninstall_after_obs31_moved_the_settings_puts_the_old_path_back_in_user_ini(appdata):
+    """Installed into global.ini before OBS 31's first start, which copied it to user.ini: user.ini has no backup
+    of its own, so the Python path from before the install comes from global.ini's (deleting the key left OBS
+    with no Python path, the old one only in global.ini, which OBS 31 no longer reads)."""
+    config = appdata / "obs-studio"
+    global_ini = config / "global.ini"
+    original = write(global_ini, "[General]\r\nLastVersion=503316480\r\n\r\n[Python]\r\nPath64bit=C:/Python310\r\n")
+    execute(build_install_plan(facts(appdata, "31.1")), facts(appdata, "31.1"), dry_run=False, out=lambda s: None)
+    (config / "user.ini").write_bytes(global_ini.read_bytes())  # OBS 31's first start
+    out, say = lines_out()
+    execute(build_uninstall_plan(facts(appdata)), facts(appdata), dry_run=False, uninstall=True, out=say)
+    assert obs_config.read_value(config / "user.ini", "Python", "Path64bit") == "C:/Python310", out
+    assert global_ini.read_bytes() == original
+    assert not obs_config.backup_path(global_ini).exists() and not obs_config.backup_path(config / "user.ini").exists()
+
+
+@pytest.mark.parametrize("obs_saved_since", [False, True])
+def test_uninstall_leaves_a_python_path_the_user_chose_after_the_install(appdata, obs_saved_since):
+    """The user picked another Python in OBS's Python Settings after installing: that choice stays (uninstall put
+    the pre-install path back over it), and the file is left as it is."""
+    ini = appdata / "obs-studio" / "global.ini"
+    write(ini, GLOBAL_INI)
+    execute(build_install_plan(facts(appdata)), facts(appdata), dry_run=False, out=lambda s: None)
+    chosen = ini.read_bytes().replace(f"Path64bit={PY_VALUE}".encode(), b"Path64bit=D:/Python312")
+    if obs_saved_since:
+        chosen = chosen.replace(b"cx=720", b"cx=1024")
+    ini.write_bytes(chosen)
+    out, say = lines_out()
+    execute(build_uninstall_plan(facts(appdata)), facts(appdata), dry_run=False, uninstall=True, out=say)
+    assert ini.read_bytes() == chosen
+    assert "was changed after the install (to D:/Python312): left unchanged" in "\n".join(out)
+    assert not obs_config.backup_path(ini).exists()  # from before the install: it no longer says what to go back to
+
+
 def test_obs31_already_started_keeps_using_user_ini(appdata):
     config = appdata / "obs-studio"
     write(config / "global.ini", "[General]\r\nLastVersion=520093696\r\n")  # 31.0.0: moved already
@@ -264,3 +298,39 @@ def test_install_sh_gives_macos_the_framework_folder_and_what_obs_will_load():
     assert "macos-python --obs-version" in macos and "--installed" in macos and "--current" in macos
     assert "--python-home /Library/Frameworks" in macos
     assert 'readlink "$versions/Current"' in macos
+
+
+def shell_function(src: str, name: str) -> str:
+    """The text of a function of install.sh, from `name() {` to its closing brace at the line start."""
+    start = src.index(f"{name}() {{")
+    return src[start:src.index("\n}\n", start) + 3]
+
+
+@pytest.mark.parametrize("given, code, output", [
+    ("", 10, "cannot read the OBS version from"),  # no defaults command here: the read fails, as when it does on a Mac
+    ("31.1.2", 0, "31.1.2"),
+])
+def test_install_sh_macos_does_not_guess_an_obs_version_it_cannot_read(tmp_path, given, code, output):
+    """A failed `defaults read` of OBS.app's version was taken as OBS 30.0: on OBS 31+ that edits global.ini instead
+    of user.ini and picks the Python from the wrong row. It stops (exit 10) and names --obs-version instead. The
+    function runs alone: the rest of install.sh's macOS half cannot run here."""
+    import subprocess
+    src = (Path(__file__).resolve().parent.parent / "install.sh").read_text(encoding="utf-8")
+    prelude = src[:src.index("\nmodels=")]  # set -euo pipefail, the exit codes, die and say
+    script = tmp_path / "version.sh"
+    script.write_text(prelude + f"\nobs_version='{given}'\n" + shell_function(src, "macos_obs_version")
+                      + f"macos_obs_version '{tmp_path / 'OBS.app'}'\n")
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == code and output in r.stdout + r.stderr, r.stdout + r.stderr
+    if code:
+        assert "pass it with --obs-version X.Y" in r.stderr and r.stdout == ""
+
+
+def test_install_sh_takes_obs_version_as_an_option(tmp_path):
+    import subprocess
+    install_sh = Path(__file__).resolve().parent.parent / "install.sh"
+    r = subprocess.run(["bash", str(install_sh), "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "--obs-version X.Y" in r.stdout
+    r = subprocess.run(["bash", str(install_sh), "--obs-version", "latest"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "--obs-version needs a version like 31.1" in r.stderr, r.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def test_install_ps1_parses_without_errors():
     text = src.decode("utf-8")
     for switch in ("$DryRun", "$Uninstall", "$Models", "$AcceptLicenses", "$Cpu", "$Cuda"):
         assert switch in text
-    assert "obsmatte.installer" in text and "winget install" in text and "py '-0p'" in text
+    assert "obsmatte.installer" in text and "winget install" in text and "py @('-0p')" in text
     assert "'--query-gpu=driver_version,compute_cap'" in text  # quoted, or PowerShell splits it at the comma
 
 
@@ -86,6 +87,35 @@ def test_broken_ps1_is_detected_so_the_check_can_fail():
     broken = src.replace(b"function Find-Obs {", b"function Find-Obs {{ (", 1)
     assert broken != src
     assert _ps_parser().parse(broken).root_node.has_error
+
+
+def ps1_function(src: str, name: str) -> str:
+    """The text of a function of install.ps1, from `function Name` to its closing brace at the line start."""
+    start = src.index(f"function {name}")
+    return src[start:src.index("\n}", start) + 2]
+
+
+def test_install_ps1_redirects_native_stderr_only_where_errors_do_not_stop_the_script():
+    """Windows PowerShell 5.1 under $ErrorActionPreference = 'Stop' turns any line a native program writes to a
+    redirected stderr (`2>$null` too) into a terminating NativeCommandError: Python's warnings, py's or
+    nvidia-smi's complaints stopped the install. Such calls go through Invoke-Quiet, which runs them under
+    'Continue'; checked as text (no PowerShell here): no stderr redirection anywhere else."""
+    src = (ROOT / "install.ps1").read_text(encoding="utf-8-sig")
+    assert "$ErrorActionPreference = 'Stop'" in src
+    helper = ps1_function(src, "Invoke-Quiet")
+    assert "$ErrorActionPreference = 'Continue'" in helper and "2>$null" in helper and "finally" in helper
+    code = [line.split("#")[0] for line in src.replace(helper, "").splitlines()]
+    assert not [line for line in code if re.search(r"[2-6*]>", line)], "stderr redirected outside Invoke-Quiet"
+
+
+def test_install_ps1_asks_nvidia_smi_for_the_driver_alone_when_the_first_query_fails():
+    """The fallback query (drivers before 510 refuse compute_cap) sat in the try block that a NativeCommandError
+    from the first query left for its catch: it never ran."""
+    nvidia = ps1_function((ROOT / "install.ps1").read_text(encoding="utf-8-sig"), "Get-NvidiaFacts")
+    queries = [line for line in nvidia.splitlines() if "--query-gpu=" in line]
+    assert len(queries) == 2 and all("Invoke-Quiet $smi" in line for line in queries), queries
+    first, fallback = (nvidia.index(q) for q in queries)
+    assert "catch" not in nvidia[:fallback] and "$LASTEXITCODE -ne 0" in nvidia[first:fallback]
 
 
 # ---- install.sh ------------------------------------------------------------------------------------

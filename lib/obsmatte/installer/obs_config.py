@@ -138,37 +138,62 @@ def set_value(ini: Path, section: str, key: str, value: str) -> bool:
     return True
 
 
-def undo_value(ini: Path, section: str, key: str, written: str | None) -> str:
-    """Undo our change. If the file is exactly as we left it, the backup goes back byte-for-byte;
-    if OBS has saved other settings since, only our key returns to its old value (restoring the whole
-    backup would throw the user's newer settings away). Returns what was done, for the report."""
-    backup = backup_path(ini)
+def undo_value(ini: Path, section: str, key: str, written: str | None, previous: str | None = None) -> str:
+    """Undo our change, only while the key still holds the value we wrote (`written`): a value the user chose
+    since is theirs. If the file is exactly as we left it, the backup goes back byte-for-byte; if OBS has saved
+    other settings since, only our key returns to its old value (restoring the whole backup would throw the
+    user's newer settings away). A file without a backup of its own (OBS 31 copied it from global.ini) gets
+    `previous` back, the value from before the install (None: there was none). Returns what was done."""
     if not ini.is_file():
         return f"{ini} does not exist: nothing to undo"
-    current = ini.read_bytes()
-    if backup.is_file():
-        old = backup.read_bytes()
-        old_doc = IniText.decode(old)
-        previous = old_doc.get(section, key)
-        as_we_left_it = IniText.decode(old)
-        if written is not None:
-            as_we_left_it.set(section, key, written)
-        if written is not None and current == as_we_left_it.encode():
-            _write_atomic(ini, old)
-            how = f"restored {ini.name} from {backup.name}"
-        else:
-            doc = IniText.decode(current)
-            if previous is None:
-                doc.remove(section, key)
-            else:
-                doc.set(section, key, previous)
-            _write_atomic(ini, doc.encode())
-            how = f"put back the previous [{section}] {key} in {ini.name} (kept newer OBS settings)"
-        backup.unlink()
-        return how
-    doc = IniText.decode(current)
-    if doc.get(section, key) is None or (written is not None and doc.get(section, key) != written):
-        return f"{ini.name} has no {key} set by this installer: left unchanged"
+    now = read_value(ini, section, key)
+    if written is None or now != written:
+        return _leave_changed_value(ini, section, key, now)
+    if backup_path(ini).is_file():
+        return _restore_from_backup(ini, section, key, written)
+    return _undo_without_backup(ini, section, key, previous)
+
+
+def _leave_changed_value(ini: Path, section: str, key: str, now: str | None) -> str:
+    """The key no longer holds what we wrote (the user picked another Python in OBS, or none): it stays. The
+    backup is dropped too: it is from before the install, and a later install must back up the file as it is."""
+    backup = backup_path(ini)
+    dropped = f"; removed {backup.name}, from before the install" if backup.is_file() else ""
+    backup.unlink(missing_ok=True)
+    if now is None:
+        return f"{ini.name} has no {key} set by this installer: left unchanged{dropped}"
+    return f"[{section}] {key} in {ini.name} was changed after the install (to {now}): left unchanged{dropped}"
+
+
+def _restore_from_backup(ini: Path, section: str, key: str, written: str) -> str:
+    backup = backup_path(ini)
+    old = backup.read_bytes()
+    as_we_left_it = IniText.decode(old)
+    as_we_left_it.set(section, key, written)
+    if ini.read_bytes() == as_we_left_it.encode():
+        _write_atomic(ini, old)
+        how = f"restored {ini.name} from {backup.name}"
+    else:
+        _put_back(ini, section, key, IniText.decode(old).get(section, key))
+        how = f"put back the previous [{section}] {key} in {ini.name} (kept newer OBS settings)"
+    backup.unlink()
+    return how
+
+
+def _put_back(ini: Path, section: str, key: str, previous: str | None) -> None:
+    doc = IniText.decode(ini.read_bytes())
+    if previous is None:
+        doc.remove(section, key)
+    else:
+        doc.set(section, key, previous)
+    _write_atomic(ini, doc.encode())
+
+
+def _undo_without_backup(ini: Path, section: str, key: str, previous: str | None) -> str:
+    if previous is not None:
+        _put_back(ini, section, key, previous)
+        return f"put back the previous [{section}] {key} in {ini.name}"
+    doc = IniText.decode(ini.read_bytes())
     doc.remove(section, key)
     if doc.section_is_empty(section) and not any(
             l.strip() for l in doc.lines if l.strip() != f"[{section}]"):

@@ -287,6 +287,7 @@ def save_state(state: dict) -> None:
 class UndoObsPython(Step):
     ini: Path
     written: str | None
+    previous: str | None = None  # for an ini without a backup of its own (an OBS 31 copy): the pre-install value
     needs_obs_closed = True
 
     @property
@@ -297,7 +298,7 @@ class UndoObsPython(Step):
         return False
 
     def apply(self, log):
-        msg = obs_config.undo_value(self.ini, PY_SECTION, PY_KEY, self.written)
+        msg = obs_config.undo_value(self.ini, PY_SECTION, PY_KEY, self.written, self.previous)
         state = load_state()
         state.get("ini", {}).pop(str(self.ini), None)
         save_state(state if state.get("ini") else {})
@@ -332,6 +333,17 @@ def _older_obs_settings_not_yet_moved(config_dir: Path) -> bool:
     return 0 < version < (31 << 24)  # libobs' MAKE_SEMANTIC_VERSION(31, 0, 0)
 
 
+def _value_before_install(recorded: dict[str, str], written: str) -> str | None:
+    """The Python path from before the install, from the backup of the ini it wrote `written` to. Read while the
+    plan is built: undoing that ini deletes its backup, and its copy (user.ini, made by OBS 31 from global.ini)
+    is undone after it. None: the key was not there (or the file did not exist: then it has no backup)."""
+    for path, value in recorded.items():
+        backup = obs_config.backup_path(Path(path))
+        if value == written and backup.is_file():
+            return obs_config.read_value(backup, PY_SECTION, PY_KEY)
+    return None
+
+
 def build_uninstall_plan(facts: Facts) -> Plan:
     os_name = providers.normalise_os(facts.os_name)
     steps: list[Step] = []
@@ -345,8 +357,8 @@ def build_uninstall_plan(facts: Facts) -> Plan:
             if str(ini) in recorded or obs_config.backup_path(ini).exists():
                 written = recorded.get(str(ini), current)
                 steps.append(UndoObsPython(ini, written))
-            elif current is not None and current in recorded.values():
-                steps.append(UndoObsPython(ini, current))  # OBS 31 copied our global.ini setting into it
+            elif current is not None and current in recorded.values():  # OBS 31 copied our global.ini into it
+                steps.append(UndoObsPython(ini, current, _value_before_install(recorded, current)))
     ppf = Path(facts.repo) / PYTHON_PATH_FILE
     if ppf.exists():
         steps.append(RemoveFile(ppf))
