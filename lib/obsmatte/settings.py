@@ -5,6 +5,7 @@ files and the CLI flags cannot drift apart. `MatteSettings` is an immutable, val
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -154,6 +155,35 @@ def parse_color(text: str) -> tuple[int, int, int]:
     return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
 
 
+def _out_of_range(field: Field, shown: str) -> SettingsError:
+    return SettingsError(f"'{field.key}' must be between {field.minimum} and {field.maximum}, got {shown}",
+                         field=field.key)
+
+
+def _coerce_number(field: Field, value: Any) -> int | float:
+    """An int or float field's value, checked: finite, whole for an int field, within the range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SettingsError(f"'{field.key}' must be a number, got {value!r}", field=field.key)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float (JSON allows 400 digits): beyond every field's range
+        raise _out_of_range(field, "a number too large to use") from None
+    # NaN passes every range check (nan < min and nan > max are both false) and would silently give an
+    # empty matte; infinity has no whole value (int() raises)
+    if not math.isfinite(number):
+        raise SettingsError(f"'{field.key}' must be a finite number, got {value!r}", field=field.key)
+    if field.kind == "int":
+        if number != int(number):
+            raise SettingsError(f"'{field.key}' must be a whole number, got {value!r}", field=field.key)
+        value = int(value)
+    else:
+        value = number
+    if field.minimum is not None and value < field.minimum or \
+            field.maximum is not None and value > field.maximum:
+        raise _out_of_range(field, repr(value))
+    return value
+
+
 def coerce_value(field: Field, value: Any) -> Any:
     """Check one value against its field; return it in its canonical type or raise SettingsError."""
     k = field.kind
@@ -162,19 +192,7 @@ def coerce_value(field: Field, value: Any) -> Any:
             return value
         raise SettingsError(f"'{field.key}' must be true or false, got {value!r}", field=field.key)
     if k in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SettingsError(f"'{field.key}' must be a number, got {value!r}", field=field.key)
-        if k == "int":
-            if float(value) != int(value):
-                raise SettingsError(f"'{field.key}' must be a whole number, got {value!r}", field=field.key)
-            value = int(value)
-        else:
-            value = float(value)
-        if field.minimum is not None and value < field.minimum or \
-                field.maximum is not None and value > field.maximum:
-            raise SettingsError(f"'{field.key}' must be between {field.minimum} and {field.maximum}, "
-                                f"got {value!r}", field=field.key)
-        return value
+        return _coerce_number(field, value)
     if not isinstance(value, str):
         raise SettingsError(f"'{field.key}' must be text, got {value!r}", field=field.key)
     if k == "choice" and value not in field.choices:
