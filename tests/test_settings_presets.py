@@ -175,3 +175,16 @@ def test_a_user_preset_with_nan_is_skipped_with_its_reason_and_the_others_load(t
     assert get_preset("night").values == {"threshold": 0.4}
     with pytest.raises(PresetError, match="nan.json"):
         get_preset("nan")  # asked for by name: unknown, and the broken file is named
+
+
+def test_settings_survive_copy_deepcopy_and_pickle():
+    """The immutable __setattr__ made copy.copy, copy.deepcopy and pickle fail (they set attributes)."""
+    import copy
+    import pickle
+    s = MatteSettings({"threshold": 0.3, "background": "blur", "erode": -2, "background_color": "#0a0b0c"})
+    for twin in (copy.copy(s), copy.deepcopy(s), pickle.loads(pickle.dumps(s)),
+                 pickle.loads(pickle.dumps(s, protocol=0))):
+        assert type(twin) is MatteSettings and twin == s and hash(twin) == hash(s)
+        assert twin.to_dict() == s.to_dict()
+        with pytest.raises(AttributeError):
+            twin.threshold = 0.9  # still immutable

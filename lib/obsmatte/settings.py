@@ -233,6 +233,11 @@ class MatteSettings:
     def __setattr__(self, key, value):
         raise AttributeError("MatteSettings is immutable; use replace()")
 
+    def __reduce__(self):
+        # copy, deepcopy and pickle rebuild an object by setting its attributes, which __setattr__ refuses:
+        # they call the constructor with the values instead (validated again, which they pass)
+        return MatteSettings, (self._values,)
+
     def __eq__(self, other) -> bool:
         return isinstance(other, MatteSettings) and self._values == other._values
 
