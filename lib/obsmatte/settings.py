@@ -58,7 +58,7 @@ FIELDS: tuple[Field, ...] = (
     Field("wide_tiles", "bool", False, "Wide-frame tiles", "model",
           "On a frame much wider than a square model's input, the model also looks at square tiles of it, "
           "so people at the sides are not squeezed into a few columns (the Multi-person preset uses it). "
-          "Two inferences for a 16:9 frame."),
+          "Two inferences for a 16:9 frame, three for 21:9; a frame wider than four squares is seen whole."),
     Field("subject_zoom", "bool", False, "Subject zoom", "model",
           "A quick look at the whole frame finds you, then the model(s) look again at a crop around you, so "
           "you fill the model's small input and the outline (hair, hands, a dark sleeve) gets more of its "
@@ -134,7 +134,8 @@ FIELDS: tuple[Field, ...] = (
     Field("blur_strength", "float", 12.0, "Background blur strength (px)", "background",
           "Blur radius of the background when the background is 'blur'.", 0.0, 64.0, 1.0),
     Field("background_image", "path", "", "Background image", "background",
-          "Image file used when the background is 'image'.", in_preset=False),
+          "Image file used when the background is 'image'; its transparent parts show the background "
+          "colour.", in_preset=False),
     Field("image_fit", "choice", "fill", "Background image fit", "background",
           "'fill' covers the frame (cropping), 'fit' shows the whole image (letterboxed).",
           choices=IMAGE_FITS),
