@@ -137,3 +137,15 @@ def test_a_format_that_contradicts_the_output_name_is_refused(tmp_path, portrait
     assert not (tmp_path / "out.png").exists()
     p = run_cli("image", portrait, tmp_path / "out.jpg", user_dir=tmp_path / "user")
     assert p.returncode == 0 and ", RGB," in p.stdout, p.stdout  # flattened: no alpha in a JPEG
+
+
+@pytest.mark.parametrize("flag, value", [("--softness", "nan"), ("--threshold", "inf"), ("--feather", "-inf")])
+def test_a_non_finite_setting_is_refused_in_one_line(tmp_path, flag, value):
+    """argparse's float() takes 'nan', and NaN passes every range check: the matte came out empty."""
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), np.full((8, 8, 3), 120, np.uint8))
+    p = run_cli("image", src, tmp_path / "out.png", f"{flag}={value}", user_dir=tmp_path / "user")
+    key = flag[2:]
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip() == f"obs-matting: error: '{key}' must be a finite number, got {float(value)!r}", p.stderr
+    assert not (tmp_path / "out.png").exists()

@@ -351,3 +351,83 @@ def test_finish_alpha_steady_edges_choices_and_the_temporal_state(portraits):
     # averaged out (measured 0.65-0.74 of the spatial shimmer)
     alone = compose.finish_alpha(mask, noisy[-1], MatteSettings({"edge_denoise": "on"}))
     assert np.abs(alphas["on"][-1] - alone)[band].mean() > 0.3 * flicker["spatial"], flicker
+
+
+# --- background images with alpha ---------------------------------------------------------------------
+
+def _png_with_orientation(bgra: np.ndarray, orientation: int) -> bytes:
+    """A PNG of `bgra` whose eXIf chunk (before the image data) gives an EXIF orientation (1-8)."""
+    import struct
+    import zlib
+    png = cv2.imencode(".png", bgra)[1].tobytes()
+    exif = b"MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01" + struct.pack(">H", orientation) + \
+        b"\x00\x00\x00\x00\x00\x00"
+    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(">I", zlib.crc32(b"eXIf" + exif))
+    at = png.index(b"IDAT") - 4
+    return png[:at] + chunk + png[at:]
+
+
+def test_a_transparent_background_image_is_flattened_onto_the_colour(tmp_path):
+    """A PNG whose transparent pixels hide red: IMREAD_COLOR dropped the alpha and the red showed; now the
+    image comes back RGBA and the composite shows the background colour there (blended where half)."""
+    bgra = np.zeros((20, 30, 4), np.uint8)
+    bgra[..., 2] = 255  # red, hidden under alpha 0 ...
+    bgra[:, 15:, 3] = 255  # ... except on the right half, opaque
+    bgra[0, 0, 3] = 128
+    path = tmp_path / "overlay.png"
+    cv2.imwrite(str(path), bgra)
+    image = compose.load_background_image(path)
+    assert image.shape == (20, 30, 4) and np.array_equal(image, cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA))
+    assert compose.load_image(path).shape == (20, 30, 3), "an input image stays RGB as it was"
+    frame, alpha = np.zeros((20, 30, 3), np.uint8), np.zeros((20, 30), np.float32)  # all background
+    settings = MatteSettings({"background": "image", "background_color": "#0000FF", "image_fit": "fill"})
+    out = compose.composite(frame, alpha, settings, background_image=image)
+    assert np.all(out[1:, :15] == (0, 0, 255)) and np.all(out[:, 15:] == (255, 0, 0))
+    assert tuple(out[0, 0]) == (128, 0, 127)  # half red, half blue
+
+
+def test_the_command_lines_background_image_keeps_its_alpha(tmp_path):
+    from obsmatte.commands import _background_image
+    bgra = np.zeros((4, 4, 4), np.uint8)
+    cv2.imwrite(str(tmp_path / "bg.png"), bgra)
+    settings = MatteSettings({"background": "image", "background_image": str(tmp_path / "bg.png")})
+    assert _background_image(settings).shape == (4, 4, 4)
+
+
+def test_background_images_without_alpha_load_as_load_image_does(tmp_path, portraits):
+    """Grey, 16-bit and JPEG files: RGB, exactly load_image's pixels."""
+    rgb = cv2.resize(portraits[0][1], (64, 48), interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    files = {"grey.png": grey, "grey16.png": grey.astype(np.uint16) * 257 + 100,
+             "deep.png": cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 256 + 255,
+             "photo.jpg": cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), "photo.bmp": cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)}
+    for name, pixels in files.items():
+        cv2.imwrite(str(tmp_path / name), pixels)
+        loaded = compose.load_background_image(tmp_path / name)
+        assert loaded.shape == (48, 64, 3) and loaded.dtype == np.uint8, name
+        assert np.array_equal(loaded, compose.load_image(tmp_path / name)), name
+
+
+def test_a_16_bit_background_image_keeps_its_alpha_in_8_bits(tmp_path):
+    bgra = np.zeros((6, 8, 4), np.uint16)
+    bgra[..., 1] = 65535
+    bgra[..., 3] = np.arange(8, dtype=np.uint16) * 9000
+    cv2.imwrite(str(tmp_path / "deep.png"), bgra)
+    image = compose.load_background_image(tmp_path / "deep.png")
+    assert image.dtype == np.uint8 and image.shape == (6, 8, 4)
+    assert np.array_equal(image[..., 3], (bgra[..., 3] >> 8).astype(np.uint8))
+    assert np.all(image[..., :3] == (0, 255, 0))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_background_images_alpha_is_turned_with_its_exif_orientation(tmp_path, orientation):
+    """OpenCV turns the colour by the EXIF orientation but not the unchanged decode that carries the alpha:
+    each pixel's red here equals its alpha, so a misturned alpha shows."""
+    rng = np.random.default_rng(orientation)
+    bgra = rng.integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    bgra[..., 2] = bgra[..., 3]
+    path = tmp_path / "turned.png"
+    path.write_bytes(_png_with_orientation(bgra, orientation))
+    image = compose.load_background_image(path)
+    assert image.shape[2] == 4 and np.array_equal(image[..., :3], compose.load_image(path))
+    assert np.array_equal(image[..., 0], image[..., 3])

@@ -83,3 +83,35 @@ def test_the_low_light_preset_keeps_more_of_a_still_person_live_in_the_dark(shar
     # rather than the eval's 640 px frame)
     assert on.iou == pytest.approx(off.iou, abs=0.002)
     assert on.iou_live > off.iou_live + 0.003, (on.iou_live, off.iou_live)
+
+
+@pytest.mark.parametrize("h, w", [(h, w) for h in range(1, 6) for w in range(1, 6)])
+def test_a_tiny_frame_is_averaged_not_an_opencv_error(h, w):
+    """OpenCV takes a one-pixel-wide array of 1 or 4 pixels for a scalar: the gate failed on 4x1 frames
+    ("different types") and came out float64 on 1x1 ones, which the blend refused."""
+    den = refine.InputDenoiser(0.75)
+    still = np.full((h, w, 3), 100, np.uint8)
+    for _ in range(3):
+        out = den.update(still)
+        assert out.shape == (h, w, 3) and out.dtype == np.uint8
+        assert np.array_equal(out, still)  # a still picture averages to itself
+    brighter = np.full((h, w, 3), 101, np.uint8)
+    out = den.update(brighter)
+    assert out.shape == (h, w, 3) and out.dtype == np.uint8 and out.min() >= 100 and out.max() <= 101
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (4, 1, 3), (1, 4, 3)])
+def test_the_low_light_preset_mattes_a_tiny_frame(shape):
+    """The Low light preset's whole pipeline (boost, denoise, both models, mirror, zoom) on a frame of a
+    few pixels: the denoiser crashed on the second frame of a 1x1 or 4x1 video."""
+    from obsmatte import paths
+    from obsmatte.pipeline import MaskPipeline, matte_image
+    from obsmatte.presets import load_preset_file
+    settings = load_preset_file(paths.PRESETS_DIR / "low_light.json").apply()
+    assert settings.low_light_denoise > 0
+    pipeline = MaskPipeline(settings)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # the first frame only starts the average: the blend runs from the second
+        alpha = matte_image(rng.integers(0, 255, shape, dtype=np.uint8), settings, pipeline)
+        assert alpha.shape == shape[:2] and alpha.dtype == np.float32
+        assert np.isfinite(alpha).all() and alpha.min() >= 0 and alpha.max() <= 1

@@ -44,3 +44,20 @@ def test_moving_a_value_relabels_the_preset_custom_on_the_dialogs_thread(setting
         destroy.argtypes = [C.c_void_p]
         destroy(props)
     assert properties.read_values(settings_data)[PRESET_KEY] == CUSTOM_PRESET
+
+
+def test_a_broken_user_preset_leaves_the_others_in_the_dialog(tmp_path, monkeypatch):
+    """A user preset with NaN or an int beyond a float raised ValueError/OverflowError out of load_presets:
+    presets_or_empty then showed no preset at all, built-in ones included. Now only that file is left out,
+    with its reason."""
+    need_tool("obs", why="libobs comes with OBS Studio; ./setup.sh --test installs it")
+    from obsmatte.obs import properties
+    from obsmatte.presets import BUILTIN_ORDER
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "mine.json").write_text('{"name": "Mine", "settings": {"threshold": 0.4}}', encoding="utf-8")
+    (folder / "nan.json").write_text('{"name": "Nan", "settings": {"erode": NaN}}', encoding="utf-8")
+    monkeypatch.setenv("OBSMATTE_USER_DIR", str(tmp_path))
+    errors = []
+    assert list(properties.presets_or_empty(errors)) == [*BUILTIN_ORDER, "mine"]
+    assert len(errors) == 1 and "nan.json" in str(errors[0]) and "'erode' must be a finite number" in str(errors[0])

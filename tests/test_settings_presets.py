@@ -101,3 +101,90 @@ def test_user_presets_load_and_broken_ones_do_not_hide_others(tmp_path):
     assert len(errors) == 1 and "broken.json" in str(errors[0])
     with pytest.raises(PresetError):
         load_presets(user_dir=tmp_path)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("threshold", float("nan")), ("softness", float("inf")), ("feather", float("-inf")),
+    ("erode", float("nan")), ("erode", float("inf")),
+    pytest.param("erode", 10 ** 400, id="erode-beyond-a-float"),
+    pytest.param("inference_size", -10 ** 400, id="inference_size-beyond-a-float"),
+])
+def test_non_finite_and_huge_numbers_are_refused_naming_the_field(key, value):
+    """NaN passes a range check (nan < min is false): a NaN threshold gave an empty matte without a word.
+    NaN, infinity and ints beyond a float in an int field raised ValueError/OverflowError, not SettingsError."""
+    with pytest.raises(SettingsError) as e:
+        MatteSettings({key: value})
+    assert e.value.field == key and key in str(e.value)
+
+
+@pytest.mark.parametrize("number, expect", [
+    ("NaN", "'threshold' must be a finite number"),
+    ("Infinity", "'threshold' must be a finite number"),
+    ("-Infinity", "'threshold' must be a finite number"),
+    ("1e400", "'threshold' must be a finite number"),  # JSON's way to infinity
+])
+def test_a_preset_with_a_non_finite_number_names_file_and_field(tmp_path, number, expect):
+    f = tmp_path / "mine.json"
+    f.write_text('{"name": "X", "settings": {"threshold": %s}}' % number, encoding="utf-8")
+    with pytest.raises(PresetError) as e:
+        load_preset_file(f)
+    assert str(f) in str(e.value) and "settings.threshold" in str(e.value) and expect in str(e.value)
+
+
+@pytest.mark.parametrize("number, expect", [
+    ("NaN", "'erode' must be a finite number"),
+    ("Infinity", "'erode' must be a finite number"),
+    pytest.param("9" * 400, "'erode' must be between -20 and 20, got a number too large", id="400-digits"),
+    pytest.param("9" * 5000, "unreadable JSON", id="5000-digits"),  # more than Python turns into an int
+])
+def test_a_preset_with_an_impossible_int_is_a_preset_error_not_a_crash(tmp_path, number, expect):
+    f = tmp_path / "mine.json"
+    f.write_text('{"name": "X", "settings": {"erode": %s}}' % number, encoding="utf-8")
+    with pytest.raises(PresetError) as e:
+        load_preset_file(f)
+    assert str(f) in str(e.value) and expect in str(e.value)
+
+
+def test_presets_nested_deeper_than_python_can_read_are_a_preset_error(tmp_path):
+    f = tmp_path / "deep.json"
+    f.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(PresetError, match="nested too deeply"):
+        load_preset_file(f)
+
+
+def test_a_user_preset_with_nan_is_skipped_with_its_reason_and_the_others_load(tmp_path, monkeypatch):
+    """The user's presets folder (OBSMATTE_USER_DIR/presets) holds one good preset and files whose numbers
+    raised ValueError/OverflowError: load_presets(errors=...) then failed as a whole, and the OBS dialog
+    (properties.presets_or_empty) lost even the built-in presets."""
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "night.json").write_text('{"name": "Night", "settings": {"threshold": 0.4}}', encoding="utf-8")
+    (folder / "nan.json").write_text('{"name": "Nan", "settings": {"softness": NaN}}', encoding="utf-8")
+    (folder / "inf.json").write_text('{"name": "Inf", "settings": {"erode": Infinity}}', encoding="utf-8")
+    (folder / "huge.json").write_text('{"name": "Huge", "settings": {"erode": %s}}' % ("9" * 400),
+                                      encoding="utf-8")
+    monkeypatch.setenv("OBSMATTE_USER_DIR", str(tmp_path))
+    errors = []
+    presets = load_presets(errors=errors)
+    assert list(presets) == [*BUILTIN_ORDER, "night"]
+    reasons = sorted(str(e) for e in errors)
+    assert len(reasons) == 3, reasons
+    assert "huge.json" in reasons[0] and "settings.erode" in reasons[0]
+    assert "inf.json" in reasons[1] and "'erode' must be a finite number" in reasons[1]
+    assert "nan.json" in reasons[2] and "'softness' must be a finite number" in reasons[2]
+    assert get_preset("night").values == {"threshold": 0.4}
+    with pytest.raises(PresetError, match="nan.json"):
+        get_preset("nan")  # asked for by name: unknown, and the broken file is named
+
+
+def test_settings_survive_copy_deepcopy_and_pickle():
+    """The immutable __setattr__ made copy.copy, copy.deepcopy and pickle fail (they set attributes)."""
+    import copy
+    import pickle
+    s = MatteSettings({"threshold": 0.3, "background": "blur", "erode": -2, "background_color": "#0a0b0c"})
+    for twin in (copy.copy(s), copy.deepcopy(s), pickle.loads(pickle.dumps(s)),
+                 pickle.loads(pickle.dumps(s, protocol=0))):
+        assert type(twin) is MatteSettings and twin == s and hash(twin) == hash(s)
+        assert twin.to_dict() == s.to_dict()
+        with pytest.raises(AttributeError):
+            twin.threshold = 0.9  # still immutable

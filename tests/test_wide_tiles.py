@@ -128,3 +128,24 @@ def test_the_multi_person_preset_keeps_people_a_squeezed_view_loses(shared_model
         tiled, _ = score_stills(Runner(Method("multi_person", preset), matter), samples)
         assert squeezed.recall_min < 0.1, (k, squeezed.recall_min)
         assert tiled.recall_min > 0.5, (k, tiled.recall_min)
+
+
+@pytest.mark.parametrize("h, w, tiles", [(180, 320, 2), (1080, 2560, 3), (1080, 3840, 4), (100, 400, 4)])
+def test_16_9_21_9_and_32_9_frames_keep_their_tiles(h, w, tiles):
+    inner = ColumnModel()
+    mask = TiledMatter(inner).predict(_ramp_frame(h, w))
+    assert inner.calls == [(h, h, 3)] * tiles
+    assert mask.shape == (64, round(64 * w / h))
+
+
+@pytest.mark.parametrize("h, w", [(100, 401), (1, 2000), (2, 4000)])
+def test_a_frame_wider_than_four_squares_goes_to_the_model_whole(h, w):
+    """The tile count was ceil(w / h) without limit: a 1x2000 strip ran 2000 inferences and stitched a
+    64 x 128000 mask (256 x 512000, ~0.5 GB, with a 256-pixel model)."""
+    inner = ColumnModel()
+    tiled = TiledMatter(inner)
+    assert tiled.tile_xs((h, w)) == []
+    mask = tiled.predict(_ramp_frame(h, w))
+    assert inner.calls == [(h, w, 3)]  # one inference, on the frame as it is
+    assert mask.shape == (64, 64)
+    assert tiled.last_model_rgb is None  # the inner model's own view, as for a frame that is not wide

@@ -244,3 +244,107 @@ def test_stream_stops_with_the_models_error_and_leaves_no_thread_behind():
             got.append(frame)
     assert len(got) == 2 and got[0] is frames[0] and got[1] is frames[1]  # frame 3's mask was still refining
     assert not any(t.name.startswith("obsmatte-stream") for t in threading.enumerate())
+
+
+class _RecordingPipeline:
+    """Stands in for MaskPipeline and records the worker's calls on it, in order."""
+    device_info = None
+    gpu_note = None
+    made: list = []
+
+    def __init__(self, settings, search_dirs=None):
+        self.times = StepTimes(inference=1.0)
+        self.calls: list[str] = []
+        self.updated = threading.Event()
+        _RecordingPipeline.made.append(self)
+
+    def process(self, rgb):
+        self.calls.append("process")
+        return np.zeros((4, 4), np.float32)
+
+    def update(self, settings):
+        self.calls.append("update")
+        self.updated.set()
+
+    def reset(self):
+        self.calls.append("reset")
+
+
+@pytest.fixture
+def recording(monkeypatch):
+    monkeypatch.setattr(worker_module, "MaskPipeline", _RecordingPipeline)
+    monkeypatch.setattr(_RecordingPipeline, "made", [])
+    workers = []
+
+    def start(cap: float) -> MattingWorker:
+        w = MattingWorker(MatteSettings({"max_masks_per_second": cap}), name="obsmatte-recording").start()
+        workers.append(w)
+        return w
+    yield start
+    assert all(w.stop(5.0) for w in workers), "worker thread did not stop"
+
+
+_FRAME = np.zeros((8, 8, 3), np.uint8)
+
+
+def test_a_reset_followed_by_new_settings_is_not_lost(recording):
+    """The filter resets the worker on a source size change; a slider moved before the next frame woke the
+    worker with settings and no frame, and the reset was cleared there without reaching the pipeline."""
+    w = recording(0.0)
+    w.submit(_FRAME, 1, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None, 10.0)
+    pipeline = w._pipeline
+    w.reset()
+    w.update(MatteSettings({"max_masks_per_second": 0.0, "threshold": 0.6}))
+    assert pipeline.updated.wait(10.0), "the settings were not applied"
+    w.submit(_FRAME, 2, time.perf_counter())
+    assert _wait(lambda: w.latest().frame_id == 2, 10.0)
+    assert w._pipeline is pipeline
+    assert pipeline.calls[0] == "process" and pipeline.calls[-1] == "process", pipeline.calls
+    assert sorted(pipeline.calls[1:-1]) == ["reset", "update"], pipeline.calls  # the reset before frame 2
+
+
+def _next_mask_after(w: MattingWorker, trigger) -> float:
+    """Seconds from trigger() to the worker's next mask, while a frame waits out a 5 s throttle interval."""
+    w.submit(_FRAME, 1, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None, 10.0)
+    w.submit(_FRAME, 2, time.perf_counter())
+    time.sleep(0.3)  # the worker is now waiting out the cap's 5 s before frame 2
+    assert w.latest().frame_id == 1, "frame 2 came before its interval"
+    t0 = time.monotonic()
+    trigger()
+    assert _wait(lambda: w.latest().frame_id == 2, 15.0)
+    return time.monotonic() - t0
+
+
+@pytest.mark.parametrize("change", ["cap removed", "cap raised", "reset", "model changed"])
+def test_the_throttle_wait_ends_with_new_settings_or_a_reset(recording, change):
+    """At 0.2 masks/s a frame waits 5 s for its turn. The wait woke only for stop(), so a cap removed or
+    raised, a reset (the filter has dropped the old mask) or a new model (whose first mask should replace
+    the old model's at once) still waited the old interval out (4.7 s seen). Now the wait ends and is
+    worked out again: the next mask comes well within 2 s."""
+    w = recording(0.2)
+    triggers = {
+        "cap removed": lambda: w.update(MatteSettings({"max_masks_per_second": 0.0})),
+        "cap raised": lambda: w.update(MatteSettings({"max_masks_per_second": 50.0})),
+        "reset": w.reset,
+        "model changed": lambda: w.update(MatteSettings({"max_masks_per_second": 0.2,
+                                                         "model": "mediapipe_selfie_general"})),
+    }
+    assert _next_mask_after(w, triggers[change]) < 2.0
+    if change == "model changed":
+        assert len(_RecordingPipeline.made) == 2 and w._pipeline is _RecordingPipeline.made[1]
+
+
+def test_live_settings_arriving_during_the_throttle_do_not_lift_the_cap(recording):
+    """A slider dragged sends settings many times a second: each cuts the wait short, which is worked out
+    again from the last mask, so the cap still holds (the next mask is due 5 s after the first)."""
+    w = recording(0.2)
+    w.submit(_FRAME, 1, time.perf_counter())
+    assert _wait(lambda: w.latest() is not None, 10.0)
+    w.submit(_FRAME, 2, time.perf_counter())
+    for k in range(20):
+        w.update(MatteSettings({"max_masks_per_second": 0.2, "threshold": 0.3 + 0.01 * k}))
+        time.sleep(0.05)
+    assert w.latest().frame_id == 1 and w.latest().seq == 1
+    assert w._pipeline.calls.count("update") >= 1 and w._pipeline.calls.count("process") == 1

@@ -33,7 +33,7 @@ def _background_image(settings: MatteSettings):
         return None
     if not settings.background_image:
         raise ImageError("background 'image' needs --background-image FILE")
-    return compose.load_image(settings.background_image)
+    return compose.load_background_image(settings.background_image)
 
 
 def _matte_one(rgb: np.ndarray, settings: MatteSettings, pipeline: MaskPipeline, bg):

@@ -308,6 +308,33 @@ def load_image(path) -> np.ndarray:
     Raises ImageError("cannot read image: <path>: <reason>") for a missing, empty, truncated, non-image
     or unsupported file; cv2.imread alone would just return None.
     """
+    p, data, kind = _image_file_bytes(path)
+    return cv2.cvtColor(_decode(p, data, kind, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def load_background_image(path) -> np.ndarray:
+    """Read a background image file: as load_image, but a file with an alpha channel comes back RGBA
+    (straight), so fit_background flattens it onto the background colour; IMREAD_COLOR alone would show
+    the colour hidden under its transparent pixels. Same ImageError messages as load_image.
+
+    The colour is load_image's (EXIF rotation applied, grey and 16-bit files made 8-bit RGB); the alpha
+    comes from a second, unchanged decode, which OpenCV does not rotate: it is turned the way the colour
+    was (_orient_like).
+    """
+    p, data, kind = _image_file_bytes(path)
+    bgr = _decode(p, data, kind, cv2.IMREAD_COLOR)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if kind == "JPEG":  # no alpha in a JPEG: spare the second decode
+        return rgb
+    raw = _decode(p, data, kind, cv2.IMREAD_UNCHANGED)
+    if raw.ndim != 3 or raw.shape[2] != 4 or raw.dtype not in (np.uint8, np.uint16):
+        return rgb
+    alpha = _orient_like(_to_8_bit(raw[:, :, 3]), _to_8_bit(raw[:, :, :3]), bgr)
+    return rgb if alpha is None else np.dstack([rgb, alpha])
+
+
+def _image_file_bytes(path) -> tuple[Path, bytes, str]:
+    """The path, bytes and format (PNG, JPEG, ...) of a readable, complete image file, or ImageError."""
     if path is None or str(path) == "":
         raise ImageError("cannot read image: no file given")
     p = Path(path)
@@ -330,14 +357,42 @@ def load_image(path) -> np.ndarray:
     reason = _truncation(kind, data)
     if reason:
         raise _fail(p, reason)
+    return p, data, kind
+
+
+def _decode(p: Path, data: bytes, kind: str, flags: int) -> np.ndarray:
     try:
         with _quiet_opencv():
-            bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+            image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as exc:
         raise _fail(p, f"the decoder failed ({str(exc).strip().splitlines()[-1]})") from None
-    if bgr is None or bgr.size == 0:
+    if image is None or image.size == 0:
         raise _fail(p, f"the {kind} data is corrupt or truncated")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return image
+
+
+def _to_8_bit(channels: np.ndarray) -> np.ndarray:
+    """uint8 as it is; uint16 to uint8 the way IMREAD_COLOR does it (the high byte)."""
+    return channels if channels.dtype == np.uint8 else (channels >> 8).astype(np.uint8)
+
+
+# The eight ways EXIF orientation can turn a picture (numpy views), the unturned one first: a picture that
+# looks the same turned several ways (one flat colour) is taken as not turned.
+_TURNS = (
+    lambda a: a, lambda a: a[:, ::-1], lambda a: a[::-1, ::-1], lambda a: a[::-1],
+    lambda a: a.swapaxes(0, 1), lambda a: np.rot90(a, -1), lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    lambda a: np.rot90(a, 1),
+)
+
+
+def _orient_like(alpha: np.ndarray, unturned_bgr: np.ndarray, turned_bgr: np.ndarray) -> np.ndarray | None:
+    """alpha turned the way IMREAD_COLOR turned the colour (its EXIF orientation), found by comparing the
+    two decodes' colours; None when no turn matches (the image is then used without its alpha)."""
+    for turn in _TURNS:
+        candidate = turn(unturned_bgr)
+        if candidate.shape == turned_bgr.shape and np.array_equal(candidate, turned_bgr):
+            return np.ascontiguousarray(turn(alpha))
+    return None
 
 
 def output_format(path: Path, fmt: str | None) -> str:

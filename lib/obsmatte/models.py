@@ -456,12 +456,17 @@ class TiledMatter:
     whoever stood on the seam, in the middle of the frame: the tile that sees them cut by its edge
     takes them for background. Over 40 draws of the multi-person scene, 19 persons lost with the
     cross-fade, 13 with the maximum, MAE and edges the same: tools/scene_draws.py --scene multi_person
-    --draws 40.) Costs n inferences instead of one. Narrower frames go to the model as they are.
+    --draws 40.) Costs n inferences instead of one. Narrower frames go to the model as they are, and so do
+    frames wider than MAX_TILES squares.
     The frame as the stitched mask sees it (last_model_rgb) feeds the temporal smoother's gate.
     Video-matting models (RVM) are refused: their memory would see the picture jump between tiles.
     """
 
     WIDE_RATIO = 1.15
+    # 16:9 needs 2 tiles, 21:9 3, 32:9 4. Beyond, the count (and the stitched mask, S x S * w / h) grows
+    # with the aspect without limit: a 1x2000 strip would cost 2000 inferences and a ~0.5 GB mask. Such a
+    # frame goes to the model whole, as one that is not wide.
+    MAX_TILES = 4
 
     def __init__(self, inner):
         _refuse_video_matting(inner, "wide-frame tiles")
@@ -475,12 +480,15 @@ class TiledMatter:
         return self._seen if self._seen is not None else self.inner.last_model_rgb
 
     def tile_xs(self, frame_hw: tuple[int, int]) -> list[int]:
-        """Left edges of the square tiles for a frame (h, w); [] when the frame is not wide for the model."""
+        """Left edges of the square tiles for a frame (h, w); [] when the frame is not wide for the model or
+        would need more than MAX_TILES tiles."""
         h, w = frame_hw
         in_h, in_w = self.spec.input.size or (h, w)
         if w / h <= self.WIDE_RATIO * in_w / in_h or w <= h:
             return []
         n = int(np.ceil(w / h))
+        if n > self.MAX_TILES:
+            return []
         return [round(i * (w - h) / (n - 1)) for i in range(n)]
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:

@@ -77,6 +77,10 @@ def load_preset_file(path: str | Path) -> Preset:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise PresetError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}", source=where) from None
+    except ValueError as e:  # an integer of more digits than Python converts (4300)
+        raise PresetError(f"unreadable JSON: {str(e).split(';')[0]}", source=where) from None
+    except RecursionError:
+        raise PresetError("unreadable JSON: nested too deeply", source=where) from None
     preset = parse_preset(data, path.stem, where)
     return Preset(preset.id, preset.name, preset.description, preset.provenance, preset.values, path,
                   preset.tuning)

@@ -109,8 +109,11 @@ class InputDenoiser:
         self._average_grey = None
 
     def _gate_shape(self, h: int, w: int) -> tuple[int, int]:
+        # At least 2 x 2: OpenCV takes a one-pixel-wide array of 1 or 4 pixels for a scalar, and the gate's
+        # arithmetic then fails (4 x 1) or turns float64 (1 x 1), which the blend below refuses. A frame
+        # that small gets its gate upsampled and shrunk back; a real frame's gate is larger anyway.
         s = min(1.0, self.GATE_SIDE / max(h, w))
-        return max(1, round(h * s)), max(1, round(w * s))
+        return max(2, round(h * s)), max(2, round(w * s))
 
     def update(self, rgb: np.ndarray) -> np.ndarray:
         if self.strength <= 0:

@@ -5,6 +5,7 @@ files and the CLI flags cannot drift apart. `MatteSettings` is an immutable, val
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -57,7 +58,7 @@ FIELDS: tuple[Field, ...] = (
     Field("wide_tiles", "bool", False, "Wide-frame tiles", "model",
           "On a frame much wider than a square model's input, the model also looks at square tiles of it, "
           "so people at the sides are not squeezed into a few columns (the Multi-person preset uses it). "
-          "Two inferences for a 16:9 frame."),
+          "Two inferences for a 16:9 frame, three for 21:9; a frame wider than four squares is seen whole."),
     Field("subject_zoom", "bool", False, "Subject zoom", "model",
           "A quick look at the whole frame finds you, then the model(s) look again at a crop around you, so "
           "you fill the model's small input and the outline (hair, hands, a dark sleeve) gets more of its "
@@ -133,7 +134,8 @@ FIELDS: tuple[Field, ...] = (
     Field("blur_strength", "float", 12.0, "Background blur strength (px)", "background",
           "Blur radius of the background when the background is 'blur'.", 0.0, 64.0, 1.0),
     Field("background_image", "path", "", "Background image", "background",
-          "Image file used when the background is 'image'.", in_preset=False),
+          "Image file used when the background is 'image'; its transparent parts show the background "
+          "colour.", in_preset=False),
     Field("image_fit", "choice", "fill", "Background image fit", "background",
           "'fill' covers the frame (cropping), 'fit' shows the whole image (letterboxed).",
           choices=IMAGE_FITS),
@@ -154,6 +156,35 @@ def parse_color(text: str) -> tuple[int, int, int]:
     return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
 
 
+def _out_of_range(field: Field, shown: str) -> SettingsError:
+    return SettingsError(f"'{field.key}' must be between {field.minimum} and {field.maximum}, got {shown}",
+                         field=field.key)
+
+
+def _coerce_number(field: Field, value: Any) -> int | float:
+    """An int or float field's value, checked: finite, whole for an int field, within the range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SettingsError(f"'{field.key}' must be a number, got {value!r}", field=field.key)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float (JSON allows 400 digits): beyond every field's range
+        raise _out_of_range(field, "a number too large to use") from None
+    # NaN passes every range check (nan < min and nan > max are both false) and would silently give an
+    # empty matte; infinity has no whole value (int() raises)
+    if not math.isfinite(number):
+        raise SettingsError(f"'{field.key}' must be a finite number, got {value!r}", field=field.key)
+    if field.kind == "int":
+        if number != int(number):
+            raise SettingsError(f"'{field.key}' must be a whole number, got {value!r}", field=field.key)
+        value = int(value)
+    else:
+        value = number
+    if field.minimum is not None and value < field.minimum or \
+            field.maximum is not None and value > field.maximum:
+        raise _out_of_range(field, repr(value))
+    return value
+
+
 def coerce_value(field: Field, value: Any) -> Any:
     """Check one value against its field; return it in its canonical type or raise SettingsError."""
     k = field.kind
@@ -162,19 +193,7 @@ def coerce_value(field: Field, value: Any) -> Any:
             return value
         raise SettingsError(f"'{field.key}' must be true or false, got {value!r}", field=field.key)
     if k in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SettingsError(f"'{field.key}' must be a number, got {value!r}", field=field.key)
-        if k == "int":
-            if float(value) != int(value):
-                raise SettingsError(f"'{field.key}' must be a whole number, got {value!r}", field=field.key)
-            value = int(value)
-        else:
-            value = float(value)
-        if field.minimum is not None and value < field.minimum or \
-                field.maximum is not None and value > field.maximum:
-            raise SettingsError(f"'{field.key}' must be between {field.minimum} and {field.maximum}, "
-                                f"got {value!r}", field=field.key)
-        return value
+        return _coerce_number(field, value)
     if not isinstance(value, str):
         raise SettingsError(f"'{field.key}' must be text, got {value!r}", field=field.key)
     if k == "choice" and value not in field.choices:
@@ -214,6 +233,11 @@ class MatteSettings:
 
     def __setattr__(self, key, value):
         raise AttributeError("MatteSettings is immutable; use replace()")
+
+    def __reduce__(self):
+        # copy, deepcopy and pickle rebuild an object by setting its attributes, which __setattr__ refuses:
+        # they call the constructor with the values instead (validated again, which they pass)
+        return MatteSettings, (self._values,)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, MatteSettings) and self._values == other._values

@@ -90,9 +90,11 @@ class MattingWorker:
             self._cond.notify()
 
     def reset(self) -> None:
-        """Forget temporal state at the next frame (scene cut, source changed)."""
+        """Forget temporal state before the next frame (scene cut, source changed); the next mask comes
+        without waiting out max_masks_per_second (the filter has dropped the old one)."""
         with self._cond:
             self._reset_requested = True
+            self._cond.notify()
 
     @property
     def error(self) -> str | None:
@@ -147,22 +149,54 @@ class MattingWorker:
         self._apply_settings(self._settings)
         while True:
             with self._cond:
-                while not self._stopping and self._frame is None and self._pending_settings is None:
+                while not self._has_work():
                     self._cond.wait(0.5)
                 if self._stopping:
                     break
                 settings, self._pending_settings = self._pending_settings, None
-                item, self._frame = self._frame, None
                 reset, self._reset_requested = self._reset_requested, False
+                has_frame = self._frame is not None
             if settings is not None:
                 self._apply_settings(settings)
-            if item is None or self._pipeline is None:
-                continue
             if reset:
-                self._pipeline.reset()
-            self._throttle()
-            self._process(*item)
+                self._apply_reset()
+            if not has_frame:  # woken for settings or a reset alone
+                continue
+            if self._pipeline is None:
+                self._take_frame()  # no model to give it to (the error says why): dropped
+                continue
+            # the frame stays in the mailbox while the throttle waits, so a newer one replaces it there (and
+            # submit counts the dropped one); new settings or a reset cut the wait short and go round again
+            if not self._throttle():
+                continue
+            item = self._take_frame()
+            if item is not None:
+                self._process(*item)
         self._pipeline = None  # release the session on the worker thread
+
+    def _interrupts_throttle(self) -> bool:
+        """Under the lock: what the throttle's wait must not sit out."""
+        return self._stopping or self._pending_settings is not None or self._reset_requested
+
+    def _has_work(self) -> bool:
+        """Under the lock: something for the loop to do."""
+        return self._frame is not None or self._interrupts_throttle()
+
+    def _take_frame(self) -> tuple[np.ndarray, int, float] | None:
+        with self._cond:
+            item, self._frame = self._frame, None
+        return item
+
+    def _apply_reset(self) -> None:
+        # applied now, on this thread (the pipeline's owner), even when no frame came with it: a reset
+        # kept for "the next frame" was lost when new settings woke the loop first
+        if self._pipeline is not None:
+            self._pipeline.reset()
+        self._restart_throttle()
+
+    def _restart_throttle(self) -> None:
+        """The next mask comes at once: the mask shown has been dropped (reset) or is the old model's."""
+        self._last_run_started = 0.0
 
     def _apply_settings(self, settings: MatteSettings) -> None:
         self._settings = settings
@@ -171,6 +205,7 @@ class MattingWorker:
                 self._device = "loading"
                 self._pipeline = None
                 self._pipeline = MaskPipeline(settings, search_dirs=self._search_dirs)
+                self._restart_throttle()
                 info = self._pipeline.device_info
                 note = self._pipeline.gpu_note  # whether the GPU model runs, and why not
                 self._device = (info.describe() if info else "CPU") + (f" · {note}" if note else "")
@@ -185,26 +220,21 @@ class MattingWorker:
         except Exception as e:  # unexpected: still never escape the thread
             self._fail(f"{e.__class__.__name__}: {e}")
 
-    def _throttle(self) -> None:
-        """Honour max_masks_per_second by sleeping (interruptibly) before the next run."""
+    def _throttle(self) -> bool:
+        """Honour max_masks_per_second by waiting before the next run. False when new settings, a reset or
+        stop() cut the wait short: the caller applies them and throttles again, with the new cap (a cap
+        lowered to 0.2/s and then raised or removed no longer holds the next mask for 5 s)."""
         cap = self._settings.max_masks_per_second
         if cap > 0:
             wait = self._last_run_started + 1.0 / cap - time.perf_counter()
             if wait > 0:
                 with self._cond:
-                    self._cond.wait_for(lambda: self._stopping, timeout=wait)
-                    # a newer frame may have arrived meanwhile: take it instead
-                    if self._frame is not None and not self._stopping:
-                        self._dropped += 1
+                    if self._cond.wait_for(self._interrupts_throttle, timeout=wait):
+                        return False
         self._last_run_started = time.perf_counter()
+        return True
 
     def _process(self, frame: np.ndarray, frame_id: int, timestamp: float) -> None:
-        with self._cond:  # after a throttle wait, the mailbox may hold a newer frame
-            if self._frame is not None:
-                frame, frame_id, timestamp = self._frame
-                self._frame = None
-        if self._stopping:
-            return
         try:
             rgb = frame[:, :, :3] if frame.ndim == 3 and frame.shape[2] == 4 else frame
             if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:

@@ -319,6 +319,32 @@ def test_image_background_fills_the_frame(obs_session, background_region, tmp_pa
         _set(client, background="transparent")
 
 
+def test_a_transparent_background_image_is_flattened_onto_the_colour(obs_session, background_region, tmp_path):
+    """An image with transparent parts (libobs loads its alpha, straight): there the output shows the
+    background colour, not the colour hidden under the transparent pixels, as compose.load_background_image
+    and fit_background give on the CPU. The hidden colour here is white, the background colour blue."""
+    from obsmatte.compose import fit_background, load_background_image
+    _, client = obs_session
+    yy, xx = np.mgrid[0:480, 0:640]
+    picture = np.dstack([xx * 255 // 639, yy * 255 // 479, np.full_like(xx, 90), np.zeros_like(xx)]).astype(np.uint8)
+    picture[:, :320, :3] = 255  # hidden under alpha 0 on the left ...
+    picture[:, 320:, 3] = 255  # ... the right half opaque
+    path = tmp_path / "overlay.png"
+    cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGBA2BGRA))
+    want = fit_background(load_background_image(path), (1280, 720), "fill", (0, 0, 255)).astype(int)
+    _set(client, background="image", background_image=str(path), image_fit="fill",
+         background_color=color_to_obs("#0000FF"))
+    try:
+        def shows_picture():
+            s = screenshot(client, "Portrait")
+            err = np.abs(s[:, :, :3].astype(int) - want)[background_region].mean()
+            return (s, err) if (s[:, :, 3] == 255).all() and err < 4 else None
+        _, err = wait_for(shows_picture, 20, what="the background image flattened onto the colour")
+        print(f"transparent image background: mean |output - flattened image| over the background = {err:.2f}")
+    finally:
+        _set(client, background="transparent", background_color=color_to_obs(MatteSettings().background_color))
+
+
 def test_keep_video_in_sync_still_mattes(obs_session, background_region):
     """sync_video delays the video to the mask's frame: the output stays matted and OBS keeps going."""
     obs, client = obs_session
