@@ -111,9 +111,13 @@ obs_enum_filter_types = _bind("obs_enum_filter_types", C.c_bool, C.c_size_t, C.P
 obs_enter_graphics = _bind("obs_enter_graphics", None, dll=blocking)
 obs_leave_graphics = _bind("obs_leave_graphics", None, dll=blocking)
 
-# blog is variadic: only the fixed arguments are declared; callers pass b"%s" and one bytes message.
+# blog is variadic: only its fixed arguments (level, format) are declared; callers pass b"%s" and one bytes
+# message, which ctypes passes as a char* by its default conversion. Declaring them is not optional: on macOS
+# arm64 a variadic call puts the variadic arguments on the stack and the fixed ones in registers, and ctypes
+# only knows which are which from argtypes (CPython gh-92892); without it the first log line could crash OBS.
 blog = lib.blog
 blog.restype = None
+blog.argtypes = [C.c_int, C.c_char_p]
 
 # ------------------------------------------------------------------------------------------ obs_data
 obs_data_release = _bind("obs_data_release", None, vp)
