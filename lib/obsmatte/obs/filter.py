@@ -47,6 +47,21 @@ def _worker_class():
                       f"opencv-python into the Python OBS uses")
 
 
+def draws_in_linear_light(sync_video: bool) -> bool:
+    """Whether this frame's Draw pass reads the frame in linear light: the shader's linear_out, the colour's
+    conversion and the refinement's guide must all say the same.
+
+    Through libobs' filter path always: obs_source_process_filter_tech_end turns linear sRGB on for a filter
+    registered with OBS_SOURCE_SRGB (ours is) whatever the caller's state, both when the parent draws itself
+    through our effect and when libobs samples its intermediate texture (libobs/obs-source.c, OBS 29-31). The
+    caller's state is off where OBS renders the item into a texture of its own (a cropped or scaled item, a
+    non-normal blend mode) and in obs-websocket's screenshots. The sync ring's frames we draw ourselves
+    (draw_texture), following the caller's state as libobs' render_filter_tex does."""
+    if sync_video:
+        return bool(L.gs_get_linear_srgb())
+    return True
+
+
 class StepTimes:
     """Graphics-thread milliseconds per step over the last few hundred frames."""
 
@@ -325,12 +340,11 @@ class MattingFilter:
             gfx.stage_rendered()  # last frame's copy: rendered by now, so this is a plain copy
         t1 = time.perf_counter()
 
-        # 2. libobs draws the parent straight through our effect (no intermediate texture) when it can;
-        # such parents render sRGB-aware, i.e. in linear light; otherwise it follows linear_srgb
+        # 2. libobs draws the parent straight through our effect (no intermediate texture) when it can
         flags = L.obs_source_get_output_flags(parent)
         direct = not s.sync_video and target == parent and bool(flags & L.OBS_SOURCE_SRGB) \
             and not flags & (L.OBS_SOURCE_CUSTOM_DRAW | L.OBS_SOURCE_ASYNC)
-        linear = direct or bool(L.gs_get_linear_srgb())
+        linear = draws_in_linear_light(s.sync_video)
 
         # 3. a new mask: refined on the CPU at the mask's size with the frame it came from as the guide,
         # on a helper thread (refine_thread); the result is uploaded as one small texture a frame later.
@@ -411,9 +425,8 @@ class MattingFilter:
             if not gfx.ring_matched and not repeat:
                 self.sync_fallbacks += 1
             if frame_tex:
-                draw_linear = bool(L.gs_get_linear_srgb())
-                guide = self.guide_for(target, parent, w, h, frame_tex, draw_linear, t0, repeat) if temporal else 0
-                gfx.set_draw_params(s.color_rgb, draw_linear, bg, bg_scale, (w, h), guide)
+                guide = self.guide_for(target, parent, w, h, frame_tex, linear, t0, repeat) if temporal else 0
+                gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale, (w, h), guide)
                 gfx.draw_texture(frame_tex, w, h, gfx.technique(mode, steady, bool(guide)))
             else:
                 L.obs_source_skip_video_filter(source)

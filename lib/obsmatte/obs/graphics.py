@@ -399,8 +399,12 @@ class FilterGraphics:
         L.gs_blend_function(L.GS_BLEND_ONE, L.GS_BLEND_ZERO)
         srgb_was = L.gs_framebuffer_srgb_enabled()
         L.gs_enable_framebuffer_srgb(False)
+        # as obs_source_process_filter_tech_end does for our sRGB-aware filter before the Draw pass: a parent
+        # that follows linear_srgb then samples itself here as it will there
+        linear_was = L.gs_set_linear_srgb(True)
         while L.gs_effect_loop(self.effect, technique):
             L.obs_source_video_render(target)
+        L.gs_set_linear_srgb(linear_was)
         L.gs_enable_framebuffer_srgb(srgb_was)
         L.gs_blend_state_pop()
         L.gs_texrender_end(tr)

@@ -199,6 +199,7 @@ gs_draw_sprite = _bind("gs_draw_sprite", None, vp, u32, u32, u32)
 gs_enable_framebuffer_srgb = _bind("gs_enable_framebuffer_srgb", None, C.c_bool)
 gs_framebuffer_srgb_enabled = _bind("gs_framebuffer_srgb_enabled", C.c_bool)
 gs_get_linear_srgb = _bind("gs_get_linear_srgb", C.c_bool)
+gs_set_linear_srgb = _bind("gs_set_linear_srgb", C.c_bool, C.c_bool)  # returns the previous state
 gs_get_device_type = _bind("gs_get_device_type", C.c_int)
 
 # ctypes.memmove is a CFUNCTYPE (drops the GIL); this twin keeps it, so copying the staged frame does
