@@ -78,3 +78,120 @@ def test_the_parent_draws_itself_into_the_temporal_pass_in_linear_light(fake):
     assert g._parent_pass(tr=9, target=3, w=64, h=36, technique=b"Temporal") == 77
     assert ("linear", True) in fake.calls
     assert state["linear"] is False
+
+
+# ------------------------------------------------------------------------------- failing renders
+class FailingFilter:
+    """A filter instance whose video_render raises while `failing` is set."""
+
+    source = 11
+
+    def __init__(self):
+        self.failing = True
+        self.renders = self.passed = self.updates = 0
+        self.reasons: list = []
+
+    def video_render(self):
+        self.renders += 1
+        if self.failing:
+            raise RuntimeError("boom")
+
+    def pass_through(self):
+        self.passed += 1
+
+    def render_failed(self, reason):
+        self.reasons.append(reason)
+
+    def update(self, settings):
+        self.updates += 1
+
+
+@pytest.fixture
+def registration(L, monkeypatch):
+    """The registration module with a registry of its own, a fresh failure log, and the OBS log captured in
+    `registration.logged`."""
+    import builtins
+    from obsmatte.obs import registration as R
+    monkeypatch.setattr(builtins, R._REGISTRY_ATTR, R.Registry(), raising=False)
+    monkeypatch.setattr(R, "_failures", R.FailureLog())
+    logged: list[str] = []
+    monkeypatch.setattr(L, "log", lambda level, message: logged.append(message))
+    skipped: list[int] = []
+    monkeypatch.setattr(L, "skip_video_filter", skipped.append)
+    R.logged, R.skipped = logged, skipped
+    return R
+
+
+def test_a_failure_on_every_frame_logs_its_traceback_once_and_counts_the_repeats(registration):
+    R = registration
+    render = R._guarded(R._on_video_render)  # as libobs calls it
+    key = R.registry().add(FailingFilter())
+    R.registry().slots[key].failed_renders = -10_000  # count failures without reaching passthrough here
+    for _ in range(1000):
+        render(key, None)
+    tracebacks = [m for m in R.logged if "Traceback" in m]
+    assert len(tracebacks) == 1 and "RuntimeError: boom" in tracebacks[0]
+    notes = [m for m in R.logged if "failed again the same way" in m]
+    assert [n.split("(")[1].split()[0] for n in notes] == ["10", "100", "1000"]
+    assert len(R.skipped) == 1000  # every failed frame still shows the video
+
+
+def test_a_different_failure_is_logged_too(registration):
+    R = registration
+    R._failures.record("video_render", "Traceback A")
+    R._failures.record("video_render", "Traceback A")
+    R._failures.record("video_render", "Traceback B")
+    R._failures.record("update", "Traceback A")  # the same text from another callback is its own failure
+    assert R.logged == ["video_render failed:\nTraceback A", "video_render failed:\nTraceback B",
+                        "update failed:\nTraceback A"]
+
+
+def test_repeated_failures_switch_the_instance_to_passthrough_until_a_setting_changes(registration):
+    R = registration
+    render = R._guarded(R._on_video_render)
+    instance = FailingFilter()
+    key = R.registry().add(instance)
+    n = R.FAILED_RENDERS_BEFORE_PASSTHROUGH
+    for _ in range(n + 50):
+        render(key, None)
+    assert instance.renders == n  # then no more attempts: each frame passes the video through
+    assert instance.passed == 50
+    reason = instance.reasons[-1]
+    assert f"failed on {n} frames in a row" in reason and "RuntimeError: boom" in reason
+    assert len([m for m in R.logged if "Traceback" in m]) == 1
+    # a settings change tries again; it renders now
+    instance.failing = False
+    R._guarded(R._on_update)(key, None)
+    assert instance.reasons[-1] is None
+    render(key, None)
+    assert instance.renders == n + 1 and instance.passed == 50
+
+
+def test_a_good_frame_between_failures_resets_the_count(registration):
+    R = registration
+    render = R._guarded(R._on_video_render)
+    instance = FailingFilter()
+    key = R.registry().add(instance)
+    for _ in range(5):
+        for _ in range(R.FAILED_RENDERS_BEFORE_PASSTHROUGH - 1):
+            render(key, None)
+        instance.failing = False
+        render(key, None)
+        instance.failing = True
+    assert instance.reasons == [] and R.registry().slots[key].passthrough is None
+
+
+def test_passthrough_reason_is_the_filters_status(L, monkeypatch):
+    """MattingFilter.render_failed: the reason becomes the filter's problem (status line, log once)."""
+    from obsmatte.obs.filter import MattingFilter
+    logged: list[str] = []
+    monkeypatch.setattr(L, "log", lambda level, message: logged.append(message))
+    f = MattingFilter.__new__(MattingFilter)  # no OBS source: only the status fields
+    f.name, f.logged, f.error, f.worker, f.worker_error, f.settings_problems = "M", set(), None, None, None, []
+    f.gfx = type("Gfx", (), {"effect_error": None, "refiner": None, "refined_tex": 0})()
+    f.render_failed("rendering failed on 30 frames in a row (RuntimeError: boom)")
+    f.render_failed("rendering failed on 30 frames in a row (RuntimeError: boom)")
+    assert f.status_text().startswith("Error: rendering failed on 30 frames in a row")
+    assert len(logged) == 1
+    f.render_failed(None)
+    assert f.problem() is None

@@ -197,6 +197,17 @@ class MattingFilter:
             if priority:  # the filter still works, it just competes with OBS's rendering for the CPU
                 self.log_once(L.LOG_INFO, f"background priority for the matting threads: {priority}")
 
+    def render_failed(self, reason: str | None) -> None:
+        """Registration stops calling video_render after repeated failures (reason), or tries it again (None):
+        the reason is this filter's problem, shown in the status and logged once."""
+        self.error = reason
+        if reason:
+            self.log_once(L.LOG_WARNING, f"{reason} — passing video through")
+
+    def pass_through(self) -> None:
+        """A frame while registration holds this filter in passthrough: the video unchanged."""
+        L.skip_video_filter(self.source)
+
     def source_is_leaving(self) -> bool:
         """True when OBS is removing this filter's source (exit, scene collection switch) or the filter.
         Call with the instance's render lock held (the parent pointer must not change meanwhile)."""
