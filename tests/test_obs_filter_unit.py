@@ -195,3 +195,31 @@ def test_passthrough_reason_is_the_filters_status(L, monkeypatch):
     assert len(logged) == 1
     f.render_failed(None)
     assert f.problem() is None
+
+
+# ------------------------------------------------------------------------------- destroy
+def test_freeing_the_graphics_does_not_wait_for_a_stuck_refine_thread(fake, monkeypatch):
+    """FilterGraphics.destroy runs inside the graphics lock: with the refine thread stuck in a job (the first
+    stop in MattingFilter.destroy timed out), it must return at once instead of joining it again."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from obsmatte.obs import refine_thread
+    from obsmatte.obs.graphics import FilterGraphics
+    started, release = threading.Event(), threading.Event()
+
+    def stuck(*args):
+        started.set()
+        release.wait(10)
+    monkeypatch.setattr(refine_thread, "refine_packed", stuck)
+    g = FilterGraphics("unused.effect")
+    g.refiner.post("key", np.zeros((4, 4), np.float32), None, 0.0, 0.0, False, (8, 8), False)
+    assert started.wait(5)
+    try:
+        t0 = time.perf_counter()
+        g.destroy()
+        assert time.perf_counter() - t0 < 0.2
+    finally:
+        release.set()

@@ -112,7 +112,10 @@ class FilterGraphics:
         return [self.small, *self.blur, self.parent_full, *self.guide, *(entry[0] for entry in self.ring)]
 
     def destroy(self) -> None:
-        self.refiner.stop()
+        # Runs inside the graphics context (OBS renders under that lock): only ask the refine thread to stop.
+        # MattingFilter.destroy has already waited for it, outside the lock; if that wait timed out, joining
+        # again here would stall OBS's rendering for up to another second.
+        self.refiner.stop(timeout=0)
         for s in self.stages:
             if s:
                 L.gs_stagesurface_destroy(s)
