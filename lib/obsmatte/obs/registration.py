@@ -208,13 +208,17 @@ def _on_get_defaults(settings):
     properties.set_defaults(settings)
 
 
+def status_of(key) -> tuple[str, bool]:
+    """The status line of the instance `key` and whether it reports a problem (("", False) when gone)."""
+    slot = registry().get(key)
+    if slot is None:
+        return "", False
+    return slot.instance.status_text(), slot.instance.problem() is not None
+
+
 def _on_get_properties(key):
     from . import properties
-    slot = registry().get(key)
-    status, is_error = ("", False)
-    if slot is not None:
-        status, is_error = slot.instance.status_text(), slot.instance.problem() is not None
-    return properties.build_properties(status, is_error)
+    return properties.build_properties(*status_of(key))
 
 
 def _on_update(key, settings):
