@@ -78,11 +78,11 @@ def media_source(name: str, path: Path, filters: list[dict]):
 OTHER_COLLECTION = "Other"
 
 
-def start_obs(workdir: Path, sources, assets: dict, extra_collections: dict | None = None):
+def start_obs(workdir: Path, sources, assets: dict, extra_collections: dict | None = None, fps: int = 30):
     """OBS with the script; the filter writes its figures to <workdir>/stats.<source>.<filter>.json."""
     from obsmatte.obs.headless import HeadlessObs
     env = {"OBSMATTE_MODEL_PATH": str(assets["models"]), "OBSMATTE_STATS_FILE": str(workdir / "stats")}
-    return HeadlessObs(workdir, sources, paths.ROOT / "obs_matting.py", env,
+    return HeadlessObs(workdir, sources, paths.ROOT / "obs_matting.py", env, fps=fps,
                        extra_collections=extra_collections).start()
 
 

@@ -28,7 +28,8 @@ from . import libobs as L
 from . import properties, renderer
 from .convert import (CUSTOM_PRESET, PRESET_KEY, effective_preset, preset_values_to_fill, preset_values_to_write,
                       settings_from_values, values_that_differ)
-from .graphics import TEMPORAL_GAP_S, FilterGraphics
+from .graphics import FilterGraphics
+from .pause import PauseDetector
 
 EFFECT_PATH = str(paths.EFFECTS_DIR / "matte.effect")
 STEPS = ("small_render", "stage", "map_copy", "upload", "refine", "main_draw", "total")
@@ -104,7 +105,7 @@ class MattingFilter:
         # OBS renders a source once per view that shows it (the program, studio mode's preview, a projector,
         # the same source twice in a scene): the frame's work is done on its first render only
         self.frame_time = None  # obs_get_video_frame_time of the last render
-        self.rendered_at = 0.0  # perf_counter of the last render: a longer gap means the source was hidden
+        self.pause = PauseDetector()  # a longer gap than a few frames means the source was hidden
         self.repeat_renders = 0  # renders after the first of a frame (stats)
         self.sync_fallbacks = 0  # frames shown in sync mode with no stored frame as old as the mask (stats)
         self.ring_pushes = 0  # frames stored in the sync ring (stats: one a frame, however often it renders)
@@ -323,11 +324,12 @@ class MattingFilter:
         if repeat:
             self.repeat_renders += 1
         else:
-            if self.rendered_at and t0 - self.rendered_at > TEMPORAL_GAP_S:
+            interval_s = L.video_output_get_frame_time(L.obs_get_video()) / 1e9
+            if self.pause.is_pause(frame_time / 1e9, interval_s):
                 # back after a gap (scene switched away, filter disabled): the pictures kept from before it
                 # would show the past (sync) or hand the model an old frame
                 gfx.forget_frames()
-            self.rendered_at = t0
+            gfx.gap_s = self.pause.threshold(interval_s)  # the temporal guide's, too
             pacer.frame(t0)
             self.frame_id += 1
         s = self.settings
