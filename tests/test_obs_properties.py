@@ -119,3 +119,42 @@ def test_choosing_a_preset_shows_the_fields_of_its_background(dialog, settings_d
     preset_list = L.obs_properties_get(dialog, PRESET_KEY.encode())
     assert properties._on_preset_chosen(None, dialog, preset_list, settings_data) is True
     assert shown("background_color") and not shown("blur_strength") and not shown("background_image")
+
+
+def test_presets_are_read_from_disk_again_only_when_a_file_changes(tmp_path, monkeypatch):
+    """The filter's update asks for the presets on every settings change (each slider step, on the graphics
+    thread): they come from a cache, read again when a preset file is added, changed or removed."""
+    import json
+    import os
+
+    from obsmatte import presets
+    from obsmatte.obs import properties
+    need_tool("obs", why="libobs comes with OBS Studio; ./setup.sh --test installs it")
+    monkeypatch.setenv("OBSMATTE_USER_DIR", str(tmp_path))
+    user = tmp_path / "presets"
+    user.mkdir()
+    reads: list[str] = []
+    real_read = presets.load_preset_file
+    monkeypatch.setattr(presets, "load_preset_file", lambda path: (reads.append(path.stem), real_read(path))[1])
+    monkeypatch.setattr(properties, "_preset_cache", properties.PresetCache())
+
+    def mine(threshold: float) -> None:
+        (user / "mine.json").write_text(json.dumps({"name": "Mine", "settings": {"threshold": threshold}}))
+
+    mine(0.3)
+    first = properties.presets_or_empty()
+    n = len(reads)
+    assert first["mine"].values["threshold"] == 0.3 and n == len(first)
+    for _ in range(20):
+        assert properties.presets_or_empty() == first
+    assert len(reads) == n  # nothing read again
+    mine(0.6)
+    os.utime(user / "mine.json", ns=(1, 2_000_000_000))  # a different mtime even on a coarse clock
+    assert properties.presets_or_empty()["mine"].values["threshold"] == 0.6
+    (user / "broken.json").write_text("{")
+    errors: list = []
+    assert "broken" not in properties.presets_or_empty(errors) and len(errors) == 1
+    errors = []
+    assert "broken" not in properties.presets_or_empty(errors) and len(errors) == 1  # reported from the cache too
+    (user / "mine.json").unlink()
+    assert "mine" not in properties.presets_or_empty()

@@ -11,11 +11,12 @@ status, which background fields are visible) it writes into those properties its
 """
 from __future__ import annotations
 
+import threading
 import traceback
 from typing import Any
 
 from .. import paths
-from ..presets import Preset, load_presets
+from ..presets import Preset, load_presets, preset_files
 from ..settings import FIELDS, FIELDS_BY_KEY, Field
 from . import libobs as L
 from .convert import CUSTOM_PRESET, PRESET_KEY, color_from_obs, color_to_obs, effective_preset
@@ -39,9 +40,46 @@ def _b(text: str) -> bytes:
     return text.encode("utf-8")
 
 
+class PresetCache:
+    """The presets, read from disk again only when a preset file was added, removed or changed (its mtime or
+    size): the filter's update asks for them on every settings change (each step of a dragged slider), on
+    OBS's graphics thread, and the dialog's callbacks on each value change."""
+
+    def __init__(self):
+        self.lock = threading.Lock()  # the UI thread and the graphics thread both ask
+        self.fingerprint: tuple | None = None
+        self.presets: dict[str, Preset] = {}
+        self.errors: list = []
+
+    @staticmethod
+    def _fingerprint() -> tuple:
+        def stamp(path):
+            try:
+                st = path.stat()
+                return str(path), st.st_mtime_ns, st.st_size
+            except OSError:  # removed since the listing
+                return str(path), None, None
+        return tuple(stamp(p) for p in preset_files())
+
+    def get(self, errors: list | None = None) -> dict[str, Preset]:
+        fingerprint = self._fingerprint()
+        with self.lock:
+            if fingerprint != self.fingerprint:
+                self.errors = []
+                self.presets = load_presets(errors=self.errors)
+                self.fingerprint = fingerprint
+            presets, problems = dict(self.presets), list(self.errors)
+        if errors is not None:
+            errors.extend(problems)
+        return presets
+
+
+_preset_cache = PresetCache()
+
+
 def presets_or_empty(errors: list | None = None) -> dict[str, Preset]:
     try:
-        return load_presets(errors=errors if errors is not None else [])
+        return _preset_cache.get(errors)
     except Exception:  # a broken preset folder must not break the dialog
         return {}
 
