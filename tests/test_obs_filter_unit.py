@@ -223,3 +223,40 @@ def test_freeing_the_graphics_does_not_wait_for_a_stuck_refine_thread(fake, monk
         assert time.perf_counter() - t0 < 0.2
     finally:
         release.set()
+
+
+# ------------------------------------------------------------------------------- no video_tick
+def test_the_filter_registers_no_video_tick(registration, monkeypatch):
+    """OBS 29 ticks every source with obs->data.sources_mutex held; a tick callback of ours needs the GIL, which
+    another script may hold while it waits for that mutex (obs_enum_sources): a deadlock. So there is none."""
+    R = registration
+    registered = []
+    monkeypatch.setattr(R.L, "obs_register_source_s", lambda info, size: registered.append(size))
+    monkeypatch.setattr(R.atexit, "register", lambda fn: None)
+    assert R.register(lambda settings, source: None) is True
+    info = R.registry().info
+    assert registered and not info.video_tick
+    assert info.video_render and info.update and info.filter_remove
+
+
+def test_video_render_does_the_once_a_second_work(fake, L, monkeypatch, tmp_path):
+    """The problem goes to the log and the stats file is written from video_render, even on a frame that only
+    passes the video through (here: no worker), and not again within the second."""
+    import json
+
+    from obsmatte.obs import filter as F
+    logged: list[str] = []
+    monkeypatch.setattr(L, "log", lambda level, message: logged.append(message))
+    monkeypatch.setattr(F, "_worker_class", lambda: (None, "no worker in this test"))
+    monkeypatch.setenv("OBSMATTE_STATS_FILE", str(tmp_path / "stats"))
+    f = F.MattingFilter(0, 1)
+    fake.returns.update(obs_filter_get_target=1, obs_filter_get_parent=2)
+    f.video_render()
+    [written] = tmp_path.glob("stats.*.json")
+    stats = json.loads(written.read_text())
+    assert stats["problem"] == "no worker in this test"
+    assert sum("no worker in this test — passing video through" in m for m in logged) == 1
+    assert "obs_source_skip_video_filter" in fake.names()
+    written.unlink()
+    f.video_render()
+    assert not written.exists()  # within the second: not written again

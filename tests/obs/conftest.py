@@ -87,7 +87,7 @@ def start_obs(workdir: Path, sources, assets: dict, extra_collections: dict | No
 
 
 def filter_stats(obs, source: str, name: str = "Matting") -> dict | None:
-    """The filter's last stats file (written once a second from its video_tick), or None."""
+    """The filter's last stats file (written once a second from its video_render), or None."""
     path = obs.workdir / f"stats.{source}.{name}.json"
     try:
         return json.loads(path.read_text())

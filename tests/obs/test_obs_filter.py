@@ -108,7 +108,7 @@ def test_transparent_alpha_matches_cpu_pipeline(obs_session, reference_alpha):
     assert score >= 0.95
     assert diff < 0.002  # the shader is the CPU twin's maths (measured 0.0008)
     obs, _ = obs_session
-    # the stats file is written once a second, in the tick that may have applied the setting before any
+    # the stats file is written once a second, in a render that may come before any
     # frame drew with it: a later one says whether the temporal guide draws (RGBA16 on llvmpipe works)
     stats = wait_for(lambda: (lambda st: st if st and st["edge_temporal"] else None)(
         masks_flowing(obs, "Portrait")), 10, what="the temporal guide drawing, in the filter's stats")
@@ -396,7 +396,7 @@ def test_a_frame_rendered_again_does_the_frames_work_once(obs_session, backgroun
               f"renders again of a frame ({shots} screenshots), {pushes} frames stored for sync")
         assert frames > 5
         assert repeats >= 0.5 * shots  # a screenshot renders a frame already drawn (or the next one, first)
-        assert pushes <= frames + 1  # at most once a frame OBS rendered (not lagged; stats written in a tick)
+        assert pushes <= frames + 1  # at most once a frame OBS rendered (not lagged; stats written in a render)
         assert not last["problem"]
         wait_for(lambda: bool((screenshot(client, "Portrait")[:, :, 3][background_region] <= 2).all()) or None,
                  20, what="a matted output with the video in sync")

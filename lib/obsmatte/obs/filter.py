@@ -6,13 +6,14 @@ source, shader error) the video passes through unchanged and the reason goes to 
 once per distinct message, to the OBS log.
 
 Threads: create and get_properties come from the UI or obs-websocket threads; update too on creation,
-but later updates libobs defers to the graphics thread (a video source's update runs in its video_tick),
-as it does video_tick/video_render; destroy comes from the destruction thread. obs_data is not
-thread-safe and the dialog and obs-websocket write it on their own threads, so the render/tick path
-never writes it, and an update writes only what a change over obs-websocket implies (a chosen preset's
-values, the 'Custom' label): the dialog's own callbacks write those on its thread first, so an update after
-a change in the dialog finds nothing to write. The status therefore lives in the properties dialog (built fresh by
-get_properties), in the OBS log (problems, once each) and in the optional OBSMATTE_STATS_FILE json.
+but later updates libobs defers to the graphics thread (a video source's update runs in its tick), as it
+does video_render; destroy comes from the destruction thread. There is no video_tick: its once-a-second
+work runs in video_render (see registration for why). obs_data is not thread-safe and the dialog and
+obs-websocket write it on their own threads, so the render path never writes it, and an update writes only
+what a change over obs-websocket implies (a chosen preset's values, the 'Custom' label): the dialog's own
+callbacks write those on its thread first, so an update after a change in the dialog finds nothing to
+write. The status therefore lives in the properties dialog (built fresh by get_properties, rewritten by
+Refresh status), in the OBS log (problems, once each) and in the optional OBSMATTE_STATS_FILE json.
 """
 from __future__ import annotations
 
@@ -175,9 +176,10 @@ class MattingFilter:
             self.worker.update(settings)
 
     # --------------------------------------------------------------------------------- render
-    def video_tick(self, seconds: float) -> None:
-        """Graphics thread, under the instance's render lock (see registration): the parent is valid."""
-        now = time.perf_counter()
+    def every_second(self, now: float) -> None:
+        """The problem to the log, the stats file: once a second, from video_render (graphics thread, under the
+        instance's render lock, see registration: the parent cannot change meanwhile). Not while the filter is
+        not rendered (source hidden, filter off): the dialog's status (get_properties) still shows it."""
         if now >= self.status_due:
             self.status_due = now + STATUS_EVERY_S
             self.report_problem()
@@ -207,6 +209,7 @@ class MattingFilter:
 
     def pass_through(self) -> None:
         """A frame while registration holds this filter in passthrough: the video unchanged."""
+        self.every_second(time.perf_counter())
         L.skip_video_filter(self.source)
 
     def source_is_leaving(self) -> bool:
@@ -295,6 +298,7 @@ class MattingFilter:
         return max(1, round(side * w / h)), side
 
     def video_render(self) -> None:
+        self.every_second(time.perf_counter())  # before t0: a stats file written is no step of the frame's
         t0 = time.perf_counter()
         source = self.source
         target = L.obs_filter_get_target(source)
@@ -463,7 +467,7 @@ class MattingFilter:
         if self.destroyed:
             return
         self.destroyed = True
-        # join with the GIL released (Thread.join); libobs guarantees no render/tick of this instance now
+        # join with the GIL released (Thread.join); libobs guarantees no render of this instance now
         self.stop_worker(2.0)
         self.gfx.refiner.stop()  # its join (up to a second) outside the graphics lock, which OBS renders under
         L.obs_enter_graphics()  # CDLL: waits for the graphics thread without holding the GIL

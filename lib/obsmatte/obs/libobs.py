@@ -8,13 +8,14 @@ handles to the same library:
   busy Python thread.
 - `blocking` is a CDLL: calls drop the GIL. Used for every call that can wait for a libobs mutex that
   a thread waiting for the GIL may hold: obs_enter_graphics/obs_leave_graphics (the graphics mutex;
-  the graphics thread holds it while it waits for the GIL in our video_render/video_tick).
+  the graphics thread holds it while it waits for the GIL in our video_render).
   Audit (OBS 29.0.2 source): the other functions bound here take no lock, or only a lock that is never
   held by a thread waiting for the GIL (obs_source_process_filter_begin may take the parent's
   async_mutex, held only briefly by the media/capture thread; blog takes the log handler's mutex,
-  held only while a line is written). Note that tick_sources holds obs->data.sources_mutex while it
-  calls our video_tick: never call a function that takes sources_mutex (obs_source_create,
-  obs_source_release of a last reference, obs_enum_sources, obs_get_source_by_name...) through `lib`.
+  held only while a line is written). Note that OBS 29's tick_sources holds obs->data.sources_mutex while
+  it runs a source's deferred update (our update): never call a function that takes sources_mutex
+  (obs_source_create, obs_source_release of a last reference, obs_enum_sources, obs_get_source_by_name...)
+  through `lib`.
 Constants are libobs' stable enum values (checked against obspython of OBS 29).
 """
 from __future__ import annotations

@@ -20,6 +20,12 @@
   while Python is alive, and frees the GPU objects. An atexit hook (runs inside Py_Finalize) stops any
   worker still alive with a bounded wait and logs instances that outlived the scene (a leak in OBS or
   a plugin), so nothing waits forever and no worker thread is inside onnxruntime when Python goes.
+- No video_tick: OBS 29's tick_sources calls every source's tick with obs->data.sources_mutex held, and our
+  callback needs the GIL; a Python script holding the GIL while it calls something that takes that mutex
+  (obspython keeps the GIL in its calls: obs_enum_sources, obs_get_source_by_name, as OBS's own url-text.py
+  does from the UI thread) would deadlock with it. The filter's once-a-second work runs in video_render.
+  OBS 30 and 31 tick without the mutex. (libobs still runs a changed filter's update in its tick, under the
+  mutex in OBS 29: that window, a settings change, remains.)
 """
 from __future__ import annotations
 
@@ -71,7 +77,7 @@ class Slot:
 
     def __init__(self, instance):
         self.instance = instance
-        # held for a whole video_render/video_tick; filter_remove and destroy take it too, so the
+        # held for a whole video_render; filter_remove and destroy take it too, so the
         # parent pointer cannot be cleared under a render in progress (re-entrant: libobs may remove a
         # filter on the graphics thread itself when a tick drops the parent's last reference)
         self.lock = threading.RLock()
@@ -190,7 +196,7 @@ def _on_destroy(key):
     slot = registry().pop(key)
     if slot is None:
         return
-    with slot.lock:  # libobs guarantees no render/tick now (refcount 0); the lock costs nothing
+    with slot.lock:  # libobs guarantees no render now (refcount 0); the lock costs nothing
         slot.removed = True
     slot.instance.destroy()
 
@@ -230,15 +236,6 @@ def _on_update(key, settings):
         with slot.lock:
             slot.passthrough, slot.failed_renders = None, 0
             slot.instance.render_failed(None)
-
-
-def _on_video_tick(key, seconds):
-    slot = registry().get(key)
-    if slot is None:
-        return
-    with slot.lock:
-        if not slot.removed:
-            slot.instance.video_tick(seconds)
 
 
 def _on_video_render(key, _effect):
@@ -289,7 +286,6 @@ def register(factory) -> bool:
         get_defaults=GET_DEFAULTS(_guarded(_on_get_defaults)),
         get_properties=GET_PROPERTIES(_guarded(_on_get_properties)),
         update=UPDATE(_guarded(_on_update)),
-        video_tick=VIDEO_TICK(_guarded(_on_video_tick)),
         video_render=VIDEO_RENDER(_guarded(_on_video_render)),
         filter_remove=FILTER_REMOVE(_guarded(_on_filter_remove)),
     )
