@@ -86,20 +86,25 @@ def load_preset_file(path: str | Path) -> Preset:
                   preset.tuning)
 
 
+def preset_files(builtin_dir: Path | None = None, user_dir: Path | None = None) -> list[Path]:
+    """The preset files load_presets reads, in its order: built-in ones (BUILTIN_ORDER first), then the user's."""
+    builtin_dir = builtin_dir or paths.PRESETS_DIR
+    user_dir = user_dir if user_dir is not None else paths.user_presets_dir()
+    files = sorted(builtin_dir.glob("*.json"), key=lambda p: (
+        BUILTIN_ORDER.index(p.stem) if p.stem in BUILTIN_ORDER else len(BUILTIN_ORDER), p.stem))
+    if user_dir.is_dir():
+        files += sorted(user_dir.glob("*.json"))
+    return files
+
+
 def load_presets(builtin_dir: Path | None = None, user_dir: Path | None = None,
                  errors: list[PresetError] | None = None) -> dict[str, Preset]:
     """All presets by id: built-in ones first (in BUILTIN_ORDER), then user ones (which may override).
 
     A broken user preset does not hide the others: it is reported in `errors` when given, else raised.
     """
-    builtin_dir = builtin_dir or paths.PRESETS_DIR
-    user_dir = user_dir if user_dir is not None else paths.user_presets_dir()
     found: dict[str, Preset] = {}
-    files = sorted(builtin_dir.glob("*.json"), key=lambda p: (
-        BUILTIN_ORDER.index(p.stem) if p.stem in BUILTIN_ORDER else len(BUILTIN_ORDER), p.stem))
-    if user_dir.is_dir():
-        files += sorted(user_dir.glob("*.json"))
-    for f in files:
+    for f in preset_files(builtin_dir, user_dir):
         try:
             found[f.stem] = load_preset_file(f)
         except PresetError as e:

@@ -78,16 +78,16 @@ def media_source(name: str, path: Path, filters: list[dict]):
 OTHER_COLLECTION = "Other"
 
 
-def start_obs(workdir: Path, sources, assets: dict, extra_collections: dict | None = None):
+def start_obs(workdir: Path, sources, assets: dict, extra_collections: dict | None = None, fps: int = 30):
     """OBS with the script; the filter writes its figures to <workdir>/stats.<source>.<filter>.json."""
     from obsmatte.obs.headless import HeadlessObs
     env = {"OBSMATTE_MODEL_PATH": str(assets["models"]), "OBSMATTE_STATS_FILE": str(workdir / "stats")}
-    return HeadlessObs(workdir, sources, paths.ROOT / "obs_matting.py", env,
+    return HeadlessObs(workdir, sources, paths.ROOT / "obs_matting.py", env, fps=fps,
                        extra_collections=extra_collections).start()
 
 
 def filter_stats(obs, source: str, name: str = "Matting") -> dict | None:
-    """The filter's last stats file (written once a second from its video_tick), or None."""
+    """The filter's last stats file (written once a second from its video_render), or None."""
     path = obs.workdir / f"stats.{source}.{name}.json"
     try:
         return json.loads(path.read_text())

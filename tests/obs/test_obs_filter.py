@@ -1,7 +1,7 @@
-"""The filter inside the real OBS: listed, matches the CPU pipeline, follows settings, survives churn on an
-image and a media source, passes video through on a missing model, follows a source size change, and
-survives a scene collection switch (script unload + load with filters alive). One shared OBS instance
-(module fixture; its teardown also requires a clean exit)."""
+"""The filter inside the real OBS: listed, matches the CPU pipeline, follows settings, draws an exact colour
+background on a cropped media source, survives churn on an image and a media source, passes video through on a
+missing model, follows a source size change, and survives a scene collection switch (script unload + load with
+filters alive). One shared OBS instance (module fixture; its teardown also requires a clean exit)."""
 from __future__ import annotations
 
 import time
@@ -108,7 +108,7 @@ def test_transparent_alpha_matches_cpu_pipeline(obs_session, reference_alpha):
     assert score >= 0.95
     assert diff < 0.002  # the shader is the CPU twin's maths (measured 0.0008)
     obs, _ = obs_session
-    # the stats file is written once a second, in the tick that may have applied the setting before any
+    # the stats file is written once a second, in a render that may come before any
     # frame drew with it: a later one says whether the temporal guide draws (RGBA16 on llvmpipe works)
     stats = wait_for(lambda: (lambda st: st if st and st["edge_temporal"] else None)(
         masks_flowing(obs, "Portrait")), 10, what="the temporal guide drawing, in the filter's stats")
@@ -205,6 +205,46 @@ def test_settings_over_websocket_change_the_output(obs_session, background_regio
     s, diff = wait_for(blurred, 15, what="a blurred background")
     print(f"blur: mean |output - input| over the background = {diff:.1f}")
     _set(client, background="transparent")
+
+
+def _most_common_colour(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The most frequent RGB value among `pixels` (N x 3) and the share of pixels that have it."""
+    values, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+    best = int(np.argmax(counts))
+    return values[best], float(counts[best] / counts.sum())
+
+
+def test_colour_background_is_exact_on_a_cropped_media_source(obs_session):
+    """A grey background on the media source (async: libobs draws it into a texture first, then through our
+    effect) whose scene item is cropped: OBS renders a cropped item into a texture of its own with linear sRGB
+    off, yet obs_source_process_filter_tech_end turns linear sRGB on for an sRGB-aware filter, so the shader
+    reads the frame in linear light and must be told so. Told the outer state instead (linear_out 0), it wrote
+    the colour as typed into a framebuffer that encodes it: #808080 came out #BCBCBC (and the matte was
+    computed from the wrong light)."""
+    obs, client = obs_session
+    grey = 128
+    item = client.get_scene_item_id("Scene", "Video").scene_item_id
+    crop = 16
+    client.set_source_filter_settings("Video", "Matting", {"background": "color",
+                                                           "background_color": color_to_obs("#808080")}, True)
+    client.set_scene_item_transform("Scene", item, {"cropLeft": crop, "cropTop": crop, "cropRight": crop,
+                                                    "cropBottom": crop})
+    try:
+        wait_for(lambda: masks_flowing(obs, "Video"), 20, what="masks on the media source")
+        side = 576 - 2 * crop  # the video is 576x576, the top item, at the scene's top left corner
+
+        def background_colour():
+            shot = screenshot(client, "Scene")[:side, :side]
+            colour, share = _most_common_colour(shot[:, :, :3])
+            return (colour, share) if share > 0.15 and (shot[:, :, 3] == 255).all() else None
+        colour, share = wait_for(background_colour, 20, what="a uniform background on the cropped video")
+        print(f"cropped media source: most common colour {colour.tolist()} on {share:.0%} of the item")
+        assert np.abs(colour.astype(int) - grey).max() <= 2, f"background {colour.tolist()}, set #808080"
+        assert share < 0.99, "the person should be drawn over the grey"
+    finally:
+        client.set_scene_item_transform("Scene", item, {"cropLeft": 0, "cropTop": 0, "cropRight": 0,
+                                                        "cropBottom": 0})
+        client.set_source_filter_settings("Video", "Matting", {"background": "transparent"}, True)
 
 
 @pytest.mark.parametrize("source", ["Plain", "Video"])
@@ -382,7 +422,7 @@ def test_a_frame_rendered_again_does_the_frames_work_once(obs_session, backgroun
               f"renders again of a frame ({shots} screenshots), {pushes} frames stored for sync")
         assert frames > 5
         assert repeats >= 0.5 * shots  # a screenshot renders a frame already drawn (or the next one, first)
-        assert pushes <= frames + 1  # at most once a frame OBS rendered (not lagged; stats written in a tick)
+        assert pushes <= frames + 1  # at most once a frame OBS rendered (not lagged; stats written in a render)
         assert not last["problem"]
         wait_for(lambda: bool((screenshot(client, "Portrait")[:, :, 3][background_region] <= 2).all()) or None,
                  20, what="a matted output with the video in sync")

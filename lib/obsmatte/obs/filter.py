@@ -6,13 +6,14 @@ source, shader error) the video passes through unchanged and the reason goes to 
 once per distinct message, to the OBS log.
 
 Threads: create and get_properties come from the UI or obs-websocket threads; update too on creation,
-but later updates libobs defers to the graphics thread (a video source's update runs in its video_tick),
-as it does video_tick/video_render; destroy comes from the destruction thread. obs_data is not
-thread-safe and the dialog and obs-websocket write it on their own threads, so the render/tick path
-never writes it, and an update writes only what a change over obs-websocket implies (a chosen preset's
-values, the 'Custom' label): the dialog's own callbacks write those on its thread first, so an update after
-a change in the dialog finds nothing to write. The status therefore lives in the properties dialog (built fresh by
-get_properties), in the OBS log (problems, once each) and in the optional OBSMATTE_STATS_FILE json.
+but later updates libobs defers to the graphics thread (a video source's update runs in its tick), as it
+does video_render; destroy comes from the destruction thread. There is no video_tick: its once-a-second
+work runs in video_render (see registration for why). obs_data is not thread-safe and the dialog and
+obs-websocket write it on their own threads, so the render path never writes it, and an update writes only
+what a change over obs-websocket implies (a chosen preset's values, the 'Custom' label): the dialog's own
+callbacks write those on its thread first, so an update after a change in the dialog finds nothing to
+write. The status therefore lives in the properties dialog (built fresh by get_properties, rewritten by
+Refresh status), in the OBS log (problems, once each) and in the optional OBSMATTE_STATS_FILE json.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from . import libobs as L
 from . import properties, renderer
 from .convert import (CUSTOM_PRESET, PRESET_KEY, effective_preset, preset_values_to_fill, preset_values_to_write,
                       settings_from_values, values_that_differ)
-from .graphics import TEMPORAL_GAP_S, FilterGraphics
+from .graphics import FilterGraphics
+from .pause import PauseDetector
 
 EFFECT_PATH = str(paths.EFFECTS_DIR / "matte.effect")
 STEPS = ("small_render", "stage", "map_copy", "upload", "refine", "main_draw", "total")
@@ -45,6 +47,21 @@ def _worker_class():
     except ImportError as e:
         return None, (f"missing Python package ({e.name or e}): install numpy, onnxruntime and "
                       f"opencv-python into the Python OBS uses")
+
+
+def draws_in_linear_light(sync_video: bool) -> bool:
+    """Whether this frame's Draw pass reads the frame in linear light: the shader's linear_out, the colour's
+    conversion and the refinement's guide must all say the same.
+
+    Through libobs' filter path always: obs_source_process_filter_tech_end turns linear sRGB on for a filter
+    registered with OBS_SOURCE_SRGB (ours is) whatever the caller's state, both when the parent draws itself
+    through our effect and when libobs samples its intermediate texture (libobs/obs-source.c, OBS 29-31). The
+    caller's state is off where OBS renders the item into a texture of its own (a cropped or scaled item, a
+    non-normal blend mode) and in obs-websocket's screenshots. The sync ring's frames we draw ourselves
+    (draw_texture), following the caller's state as libobs' render_filter_tex does."""
+    if sync_video:
+        return bool(L.gs_get_linear_srgb())
+    return True
 
 
 class StepTimes:
@@ -89,7 +106,7 @@ class MattingFilter:
         # OBS renders a source once per view that shows it (the program, studio mode's preview, a projector,
         # the same source twice in a scene): the frame's work is done on its first render only
         self.frame_time = None  # obs_get_video_frame_time of the last render
-        self.rendered_at = 0.0  # perf_counter of the last render: a longer gap means the source was hidden
+        self.pause = PauseDetector()  # a longer gap than a few frames means the source was hidden
         self.repeat_renders = 0  # renders after the first of a frame (stats)
         self.sync_fallbacks = 0  # frames shown in sync mode with no stored frame as old as the mask (stats)
         self.ring_pushes = 0  # frames stored in the sync ring (stats: one a frame, however often it renders)
@@ -159,9 +176,10 @@ class MattingFilter:
             self.worker.update(settings)
 
     # --------------------------------------------------------------------------------- render
-    def video_tick(self, seconds: float) -> None:
-        """Graphics thread, under the instance's render lock (see registration): the parent is valid."""
-        now = time.perf_counter()
+    def every_second(self, now: float) -> None:
+        """The problem to the log, the stats file: once a second, from video_render (graphics thread, under the
+        instance's render lock, see registration: the parent cannot change meanwhile). Not while the filter is
+        not rendered (source hidden, filter off): the dialog's status (get_properties) still shows it."""
         if now >= self.status_due:
             self.status_due = now + STATUS_EVERY_S
             self.report_problem()
@@ -181,6 +199,18 @@ class MattingFilter:
             priority = getattr(thread, "priority_problem", None)
             if priority:  # the filter still works, it just competes with OBS's rendering for the CPU
                 self.log_once(L.LOG_INFO, f"background priority for the matting threads: {priority}")
+
+    def render_failed(self, reason: str | None) -> None:
+        """Registration stops calling video_render after repeated failures (reason), or tries it again (None):
+        the reason is this filter's problem, shown in the status and logged once."""
+        self.error = reason
+        if reason:
+            self.log_once(L.LOG_WARNING, f"{reason} — passing video through")
+
+    def pass_through(self) -> None:
+        """A frame while registration holds this filter in passthrough: the video unchanged."""
+        self.every_second(time.perf_counter())
+        L.skip_video_filter(self.source)
 
     def source_is_leaving(self) -> bool:
         """True when OBS is removing this filter's source (exit, scene collection switch) or the filter.
@@ -268,6 +298,7 @@ class MattingFilter:
         return max(1, round(side * w / h)), side
 
     def video_render(self) -> None:
+        self.every_second(time.perf_counter())  # before t0: a stats file written is no step of the frame's
         t0 = time.perf_counter()
         source = self.source
         target = L.obs_filter_get_target(source)
@@ -297,11 +328,12 @@ class MattingFilter:
         if repeat:
             self.repeat_renders += 1
         else:
-            if self.rendered_at and t0 - self.rendered_at > TEMPORAL_GAP_S:
+            interval_s = L.video_output_get_frame_time(L.obs_get_video()) / 1e9
+            if self.pause.is_pause(frame_time / 1e9, interval_s):
                 # back after a gap (scene switched away, filter disabled): the pictures kept from before it
                 # would show the past (sync) or hand the model an old frame
                 gfx.forget_frames()
-            self.rendered_at = t0
+            gfx.gap_s = self.pause.threshold(interval_s)  # the temporal guide's, too
             pacer.frame(t0)
             self.frame_id += 1
         s = self.settings
@@ -325,12 +357,11 @@ class MattingFilter:
             gfx.stage_rendered()  # last frame's copy: rendered by now, so this is a plain copy
         t1 = time.perf_counter()
 
-        # 2. libobs draws the parent straight through our effect (no intermediate texture) when it can;
-        # such parents render sRGB-aware, i.e. in linear light; otherwise it follows linear_srgb
+        # 2. libobs draws the parent straight through our effect (no intermediate texture) when it can
         flags = L.obs_source_get_output_flags(parent)
         direct = not s.sync_video and target == parent and bool(flags & L.OBS_SOURCE_SRGB) \
             and not flags & (L.OBS_SOURCE_CUSTOM_DRAW | L.OBS_SOURCE_ASYNC)
-        linear = direct or bool(L.gs_get_linear_srgb())
+        linear = draws_in_linear_light(s.sync_video)
 
         # 3. a new mask: refined on the CPU at the mask's size with the frame it came from as the guide,
         # on a helper thread (refine_thread); the result is uploaded as one small texture a frame later.
@@ -411,9 +442,8 @@ class MattingFilter:
             if not gfx.ring_matched and not repeat:
                 self.sync_fallbacks += 1
             if frame_tex:
-                draw_linear = bool(L.gs_get_linear_srgb())
-                guide = self.guide_for(target, parent, w, h, frame_tex, draw_linear, t0, repeat) if temporal else 0
-                gfx.set_draw_params(s.color_rgb, draw_linear, bg, bg_scale, (w, h), guide)
+                guide = self.guide_for(target, parent, w, h, frame_tex, linear, t0, repeat) if temporal else 0
+                gfx.set_draw_params(s.color_rgb, linear, bg, bg_scale, (w, h), guide)
                 gfx.draw_texture(frame_tex, w, h, gfx.technique(mode, steady, bool(guide)))
             else:
                 L.obs_source_skip_video_filter(source)
@@ -437,7 +467,7 @@ class MattingFilter:
         if self.destroyed:
             return
         self.destroyed = True
-        # join with the GIL released (Thread.join); libobs guarantees no render/tick of this instance now
+        # join with the GIL released (Thread.join); libobs guarantees no render of this instance now
         self.stop_worker(2.0)
         self.gfx.refiner.stop()  # its join (up to a second) outside the graphics lock, which OBS renders under
         L.obs_enter_graphics()  # CDLL: waits for the graphics thread without holding the GIL

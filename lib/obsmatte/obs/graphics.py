@@ -28,6 +28,7 @@ import numpy as np
 from . import libobs as L
 from . import renderer
 from ..fast_guided import COEF_RANGE, TEMPORAL_KEEP, Refined, motion_gate
+from .pause import PAUSE_FLOOR_S
 from .refine_thread import RefineThread
 from .stage_pacer import StagePacer
 
@@ -37,9 +38,9 @@ PARAMS = ("image", "alpha_tex", "src", "bg_tex", "texel", "sigma", "coef_range",
 DRAW_TECHNIQUES = {"transparent": b"DrawTransparent", "color": b"DrawColor", "blur": b"DrawBlur",
                    "image": b"DrawImage"}
 SYNC_RING_SIZE = 6
-# The temporal guide starts over (G = I) after a gap this long without a frame (the filter was disabled
-# or its source hidden: video_render is not called then) and after a size change.
-TEMPORAL_GAP_S = 0.25
+# The temporal guide starts over (G = I) after a gap of FilterGraphics.gap_s without a frame (the filter was
+# disabled or its source hidden: video_render is not called then; the filter sets the gap from the frame rate,
+# pause.PauseDetector) and after a size change.
 POSTED_KEEP = 4  # frames posted to the worker kept as guides (a mask arrives a frame or two later)
 GS_BLEND_INVSRCALPHA = 5  # libobs enum value (checked against obspython of OBS 29)
 
@@ -81,6 +82,7 @@ class FilterGraphics:
         self.guide_valid = False  # self.guide[guide_index] holds a G of this size, drawn recently
         self.guide_size = (0, 0)
         self.guide_time = 0.0
+        self.gap_s = PAUSE_FLOOR_S  # a longer gap since the last guide makes it stale (set per frame by the filter)
         self.temporal_error: str | None = None  # set once the temporal path failed: it stays off
         self.posted: deque[StagedFrame] = deque(maxlen=POSTED_KEEP)
         self.blur = [0, 0]  # RGBA8 at half the small copy's size (1/8 of 1280x720): horizontal, vertical
@@ -112,7 +114,10 @@ class FilterGraphics:
         return [self.small, *self.blur, self.parent_full, *self.guide, *(entry[0] for entry in self.ring)]
 
     def destroy(self) -> None:
-        self.refiner.stop()
+        # Runs inside the graphics context (OBS renders under that lock): only ask the refine thread to stop.
+        # MattingFilter.destroy has already waited for it, outside the lock; if that wait timed out, joining
+        # again here would stall OBS's rendering for up to another second.
+        self.refiner.stop(timeout=0)
         for s in self.stages:
             if s:
                 L.gs_stagesurface_destroy(s)
@@ -352,7 +357,7 @@ class FilterGraphics:
             frame_tex = L.gs_texrender_get_texture(self.parent_full) or 0
             if not frame_tex:
                 return 0
-        if self.guide_size != (w, h) or now - self.guide_time > TEMPORAL_GAP_S:
+        if self.guide_size != (w, h) or now - self.guide_time > self.gap_s:
             self.guide_valid = False
         p = self.params
         if not direct:
@@ -399,8 +404,12 @@ class FilterGraphics:
         L.gs_blend_function(L.GS_BLEND_ONE, L.GS_BLEND_ZERO)
         srgb_was = L.gs_framebuffer_srgb_enabled()
         L.gs_enable_framebuffer_srgb(False)
+        # as obs_source_process_filter_tech_end does for our sRGB-aware filter before the Draw pass: a parent
+        # that follows linear_srgb then samples itself here as it will there
+        linear_was = L.gs_set_linear_srgb(True)
         while L.gs_effect_loop(self.effect, technique):
             L.obs_source_video_render(target)
+        L.gs_set_linear_srgb(linear_was)
         L.gs_enable_framebuffer_srgb(srgb_was)
         L.gs_blend_state_pop()
         L.gs_texrender_end(tr)

@@ -8,13 +8,14 @@ handles to the same library:
   busy Python thread.
 - `blocking` is a CDLL: calls drop the GIL. Used for every call that can wait for a libobs mutex that
   a thread waiting for the GIL may hold: obs_enter_graphics/obs_leave_graphics (the graphics mutex;
-  the graphics thread holds it while it waits for the GIL in our video_render/video_tick).
+  the graphics thread holds it while it waits for the GIL in our video_render).
   Audit (OBS 29.0.2 source): the other functions bound here take no lock, or only a lock that is never
   held by a thread waiting for the GIL (obs_source_process_filter_begin may take the parent's
   async_mutex, held only briefly by the media/capture thread; blog takes the log handler's mutex,
-  held only while a line is written). Note that tick_sources holds obs->data.sources_mutex while it
-  calls our video_tick: never call a function that takes sources_mutex (obs_source_create,
-  obs_source_release of a last reference, obs_enum_sources, obs_get_source_by_name...) through `lib`.
+  held only while a line is written). Note that OBS 29's tick_sources holds obs->data.sources_mutex while
+  it runs a source's deferred update (our update): never call a function that takes sources_mutex
+  (obs_source_create, obs_source_release of a last reference, obs_enum_sources, obs_get_source_by_name...)
+  through `lib`.
 Constants are libobs' stable enum values (checked against obspython of OBS 29).
 """
 from __future__ import annotations
@@ -101,6 +102,8 @@ obs_source_removed = _bind("obs_source_removed", C.c_bool, vp)
 obs_source_video_render = _bind("obs_source_video_render", None, vp)
 obs_source_skip_video_filter = _bind("obs_source_skip_video_filter", None, vp)
 obs_get_video_frame_time = _bind("obs_get_video_frame_time", C.c_uint64)
+obs_get_video = _bind("obs_get_video", vp)
+video_output_get_frame_time = _bind("video_output_get_frame_time", C.c_uint64, vp)  # ns per frame
 obs_get_total_frames = _bind("obs_get_total_frames", C.c_uint32)
 obs_get_lagged_frames = _bind("obs_get_lagged_frames", C.c_uint32)
 obs_source_process_filter_begin = _bind("obs_source_process_filter_begin", C.c_bool, vp, C.c_int, C.c_int)
@@ -111,9 +114,13 @@ obs_enum_filter_types = _bind("obs_enum_filter_types", C.c_bool, C.c_size_t, C.P
 obs_enter_graphics = _bind("obs_enter_graphics", None, dll=blocking)
 obs_leave_graphics = _bind("obs_leave_graphics", None, dll=blocking)
 
-# blog is variadic: only the fixed arguments are declared; callers pass b"%s" and one bytes message.
+# blog is variadic: only its fixed arguments (level, format) are declared; callers pass b"%s" and one bytes
+# message, which ctypes passes as a char* by its default conversion. Declaring them is not optional: on macOS
+# arm64 a variadic call puts the variadic arguments on the stack and the fixed ones in registers, and ctypes
+# only knows which are which from argtypes (CPython gh-92892); without it the first log line could crash OBS.
 blog = lib.blog
 blog.restype = None
+blog.argtypes = [C.c_int, C.c_char_p]
 
 # ------------------------------------------------------------------------------------------ obs_data
 obs_data_release = _bind("obs_data_release", None, vp)
@@ -195,6 +202,7 @@ gs_draw_sprite = _bind("gs_draw_sprite", None, vp, u32, u32, u32)
 gs_enable_framebuffer_srgb = _bind("gs_enable_framebuffer_srgb", None, C.c_bool)
 gs_framebuffer_srgb_enabled = _bind("gs_framebuffer_srgb_enabled", C.c_bool)
 gs_get_linear_srgb = _bind("gs_get_linear_srgb", C.c_bool)
+gs_set_linear_srgb = _bind("gs_set_linear_srgb", C.c_bool, C.c_bool)  # returns the previous state
 gs_get_device_type = _bind("gs_get_device_type", C.c_int)
 
 # ctypes.memmove is a CFUNCTYPE (drops the GIL); this twin keeps it, so copying the staged frame does

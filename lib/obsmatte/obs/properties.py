@@ -3,15 +3,20 @@
 Everything is generated from the schema (obsmatte.settings.FIELDS), so the dialog, the presets and the
 command line cannot drift apart. Settings keys in OBS are the schema keys plus "preset". The status
 line is not a setting: it is built into the dialog each time OBS asks for the properties (the filter
-never writes obs_data from its render thread), and "Refresh status" asks OBS to rebuild the dialog.
+never writes obs_data from its render thread), and "Refresh status" writes the current one into the dialog.
+
+A callback that returns True makes OBS lay the dialog out again from the properties it already has
+(UI/properties-view.cpp: RefreshProperties, not get_properties), so whatever a callback wants shown (the
+status, which background fields are visible) it writes into those properties itself.
 """
 from __future__ import annotations
 
+import threading
 import traceback
 from typing import Any
 
 from .. import paths
-from ..presets import Preset, load_presets
+from ..presets import Preset, load_presets, preset_files
 from ..settings import FIELDS, FIELDS_BY_KEY, Field
 from . import libobs as L
 from .convert import CUSTOM_PRESET, PRESET_KEY, color_from_obs, color_to_obs, effective_preset
@@ -35,9 +40,46 @@ def _b(text: str) -> bytes:
     return text.encode("utf-8")
 
 
+class PresetCache:
+    """The presets, read from disk again only when a preset file was added, removed or changed (its mtime or
+    size): the filter's update asks for them on every settings change (each step of a dragged slider), on
+    OBS's graphics thread, and the dialog's callbacks on each value change."""
+
+    def __init__(self):
+        self.lock = threading.Lock()  # the UI thread and the graphics thread both ask
+        self.fingerprint: tuple | None = None
+        self.presets: dict[str, Preset] = {}
+        self.errors: list = []
+
+    @staticmethod
+    def _fingerprint() -> tuple:
+        def stamp(path):
+            try:
+                st = path.stat()
+                return str(path), st.st_mtime_ns, st.st_size
+            except OSError:  # removed since the listing
+                return str(path), None, None
+        return tuple(stamp(p) for p in preset_files())
+
+    def get(self, errors: list | None = None) -> dict[str, Preset]:
+        fingerprint = self._fingerprint()
+        with self.lock:
+            if fingerprint != self.fingerprint:
+                self.errors = []
+                self.presets = load_presets(errors=self.errors)
+                self.fingerprint = fingerprint
+            presets, problems = dict(self.presets), list(self.errors)
+        if errors is not None:
+            errors.extend(problems)
+        return presets
+
+
+_preset_cache = PresetCache()
+
+
 def presets_or_empty(errors: list | None = None) -> dict[str, Preset]:
     try:
-        return load_presets(errors=errors if errors is not None else [])
+        return _preset_cache.get(errors)
     except Exception:  # a broken preset folder must not break the dialog
         return {}
 
@@ -102,14 +144,16 @@ def write_values(data: int, values: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------- properties
-def _on_preset_chosen(_priv, _props, _prop, data) -> bool:
-    """Choosing a preset writes its values into the settings; True makes OBS redraw the dialog."""
+def _on_preset_chosen(_priv, props, _prop, data) -> bool:
+    """Choosing a preset writes its values into the settings, and shows the fields of its background; True
+    makes OBS redraw the dialog."""
     try:
         raw = L.obs_data_get_string(data, _b(PRESET_KEY))
         chosen = raw.decode() if raw else CUSTOM_PRESET
         preset = presets_or_empty().get(chosen)
         if preset is not None:
             write_values(data, preset.values)
+            _show_background_fields(props, data)
         return True
     except Exception:
         L.log(L.LOG_WARNING, "preset callback failed: " + traceback.format_exc(limit=3))
@@ -138,24 +182,44 @@ def _on_value_changed(_priv, _props, _prop, data) -> bool:
         return False
 
 
+def _show_background_fields(props, data) -> None:
+    """Show only the fields of the chosen background (colour, blur strength, image)."""
+    raw = L.obs_data_get_string(data, b"background")
+    background = raw.decode() if raw else "transparent"
+    for key, shown_for in SHOWN_FOR_BACKGROUND.items():
+        p = L.obs_properties_get(props, _b(key))
+        if p:
+            L.obs_property_set_visible(p, background in shown_for)
+
+
 def _on_background_chosen(_priv, props, _prop, data) -> bool:
     try:
         _show_custom_when_changed(data)
-        raw = L.obs_data_get_string(data, b"background")
-        background = raw.decode() if raw else "transparent"
-        for key, shown_for in SHOWN_FOR_BACKGROUND.items():
-            p = L.obs_properties_get(props, _b(key))
-            if p:
-                L.obs_property_set_visible(p, background in shown_for)
+        _show_background_fields(props, data)
         return True
     except Exception:
         L.log(L.LOG_WARNING, "background callback failed: " + traceback.format_exc(limit=3))
         return False
 
 
-def _on_refresh_status(_props, _prop, _data) -> bool:
-    """True makes OBS rebuild the dialog, i.e. call get_properties, which reads the status afresh."""
-    return True
+def _on_refresh_status(props, _prop, key) -> bool:
+    """Writes the filter's current status into the dialog; True makes OBS redraw it. `key`: libobs passes the
+    button's source's data, i.e. the registry key our create returned."""
+    try:
+        from .registration import status_of  # imported late: registration imports this module
+        show_status(props, *status_of(key))
+        return True
+    except Exception:
+        L.log(L.LOG_WARNING, "status refresh failed: " + traceback.format_exc(limit=3))
+        return False
+
+
+def show_status(props: int, status: str, is_error: bool) -> None:
+    """Put the status line's text and style into the dialog's properties."""
+    st = L.obs_properties_get(props, _b(STATUS_PROPERTY))
+    if st:
+        L.obs_property_text_set_info_type(st, L.OBS_TEXT_INFO_ERROR if is_error else L.OBS_TEXT_INFO_NORMAL)
+        L.obs_property_set_long_description(st, _b(status or "not rendering yet"))
 
 
 # libobs keeps these function pointers for as long as a dialog lives: module-level, never collected
@@ -231,9 +295,8 @@ def _add_field(group: int, f: Field) -> int:
 def build_properties(status: str, is_error: bool) -> int:
     """A fresh obs_properties_t*; ownership passes to OBS."""
     props = L.obs_properties_create()
-    st = L.obs_properties_add_text(props, _b(STATUS_PROPERTY), b"Status", L.OBS_TEXT_INFO)
-    L.obs_property_text_set_info_type(st, L.OBS_TEXT_INFO_ERROR if is_error else L.OBS_TEXT_INFO_NORMAL)
-    L.obs_property_set_long_description(st, _b(status or "not rendering yet"))
+    L.obs_properties_add_text(props, _b(STATUS_PROPERTY), b"Status", L.OBS_TEXT_INFO)
+    show_status(props, status, is_error)
     L.obs_properties_add_button(props, _b(REFRESH_PROPERTY), b"Refresh status", REFRESH_CALLBACK)
 
     preset_list = L.obs_properties_add_list(props, _b(PRESET_KEY), b"Preset", L.OBS_COMBO_TYPE_LIST,

@@ -5,6 +5,9 @@
   swaps the Python implementation, never the registration.
 - `create` returns an integer key into the registry's slot table; every other callback looks the
   instance up by that key. Every callback is guarded: an exception is logged and a safe default returned.
+  A traceback is logged once (FailureLog: repeats are counted, not written: a render that fails on every frame
+  would write 30-60 a second), and an instance whose render fails FAILED_RENDERS_BEFORE_PASSTHROUGH frames in
+  a row passes the video through, with the reason in its status, until its settings change.
 - Removal race (seen as a SIGSEGV in obs_source_skip_video_filter under create/remove churn): libobs'
   obs_source_filter_remove clears the filter's parent/target pointers from the removing thread
   (obs-websocket, UI) while the graphics thread may be inside our video_render, which then hands a
@@ -17,6 +20,12 @@
   while Python is alive, and frees the GPU objects. An atexit hook (runs inside Py_Finalize) stops any
   worker still alive with a bounded wait and logs instances that outlived the scene (a leak in OBS or
   a plugin), so nothing waits forever and no worker thread is inside onnxruntime when Python goes.
+- No video_tick: OBS 29's tick_sources calls every source's tick with obs->data.sources_mutex held, and our
+  callback needs the GIL; a Python script holding the GIL while it calls something that takes that mutex
+  (obspython keeps the GIL in its calls: obs_enum_sources, obs_get_source_by_name, as OBS's own url-text.py
+  does from the UI thread) would deadlock with it. The filter's once-a-second work runs in video_render.
+  OBS 30 and 31 tick without the mutex. (libobs still runs a changed filter's update in its tick, under the
+  mutex in OBS 29: that window, a settings change, remains.)
 """
 from __future__ import annotations
 
@@ -32,6 +41,8 @@ FILTER_ID = "obs_matting_filter"
 DISPLAY_NAME = "AI Background Matting"
 _REGISTRY_ATTR = "_obsmatte_filter_registry"
 WORKER_STOP_WAIT_S = 2.0  # per worker; a model still loading cannot be interrupted
+FAILED_RENDERS_BEFORE_PASSTHROUGH = 30  # a second at 30 fps: long enough that one bad frame does not count
+MAX_DISTINCT_FAILURES = 100  # tracebacks kept for counting; later new ones are only counted in `unlisted`
 
 vp = C.c_void_p
 GET_NAME = C.CFUNCTYPE(vp, vp)
@@ -66,11 +77,13 @@ class Slot:
 
     def __init__(self, instance):
         self.instance = instance
-        # held for a whole video_render/video_tick; filter_remove and destroy take it too, so the
+        # held for a whole video_render; filter_remove and destroy take it too, so the
         # parent pointer cannot be cleared under a render in progress (re-entrant: libobs may remove a
         # filter on the graphics thread itself when a tick drops the parent's last reference)
         self.lock = threading.RLock()
         self.removed = False  # libobs is clearing (or has cleared) the filter's parent
+        self.failed_renders = 0  # video_render failures in a row
+        self.passthrough: str | None = None  # why renders skip the filter (too many failures), or None
 
 
 class Registry:
@@ -114,6 +127,47 @@ def registry() -> Registry:
     return reg
 
 
+class FailureLog:
+    """Each distinct traceback of a callback goes to the OBS log once; repeats are counted and noted at 10, 100,
+    1000... times, so a failure on every frame (30-60 a second) cannot flood the log."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counts: dict[tuple[str, str], int] = {}
+        self.unlisted = 0  # failures not counted by traceback once MAX_DISTINCT_FAILURES were kept
+
+    def record(self, callback: str, text: str) -> None:
+        key = (callback, text)
+        with self.lock:
+            if key not in self.counts and len(self.counts) >= MAX_DISTINCT_FAILURES:
+                self.unlisted += 1
+                return
+            count = self.counts[key] = self.counts.get(key, 0) + 1
+        if count == 1:
+            L.log(L.LOG_ERROR, f"{callback} failed:\n{text}")
+        elif _is_power_of_ten(count):
+            L.log(L.LOG_ERROR, f"{callback} failed again the same way ({count} times so far)")
+
+
+def _is_power_of_ten(n: int) -> bool:
+    while n % 10 == 0:
+        n //= 10
+    return n == 1
+
+
+# module-level, not on the registry: the registry outlives a reload of this module (it lives on builtins), and
+# the callbacks libobs calls are those of the first load, which read this module's globals
+_failures = FailureLog()
+
+
+def _log_failure(callback: str) -> None:
+    """Log the exception being handled (once per distinct traceback); never raises."""
+    try:
+        _failures.record(callback, traceback.format_exc())
+    except Exception:
+        pass
+
+
 def _guarded(fn, default=None):
     def call(*args):
         try:
@@ -121,10 +175,7 @@ def _guarded(fn, default=None):
                 return default
             return fn(*args)
         except Exception:
-            try:
-                L.log(L.LOG_ERROR, f"{fn.__name__} failed:\n{traceback.format_exc()}")
-            except Exception:
-                pass
+            _log_failure(fn.__name__)
             return default
     call.__name__ = fn.__name__
     return call
@@ -145,7 +196,7 @@ def _on_destroy(key):
     slot = registry().pop(key)
     if slot is None:
         return
-    with slot.lock:  # libobs guarantees no render/tick now (refcount 0); the lock costs nothing
+    with slot.lock:  # libobs guarantees no render now (refcount 0); the lock costs nothing
         slot.removed = True
     slot.instance.destroy()
 
@@ -163,28 +214,28 @@ def _on_get_defaults(settings):
     properties.set_defaults(settings)
 
 
+def status_of(key) -> tuple[str, bool]:
+    """The status line of the instance `key` and whether it reports a problem (("", False) when gone)."""
+    slot = registry().get(key)
+    if slot is None:
+        return "", False
+    return slot.instance.status_text(), slot.instance.problem() is not None
+
+
 def _on_get_properties(key):
     from . import properties
-    slot = registry().get(key)
-    status, is_error = ("", False)
-    if slot is not None:
-        status, is_error = slot.instance.status_text(), slot.instance.problem() is not None
-    return properties.build_properties(status, is_error)
+    return properties.build_properties(*status_of(key))
 
 
 def _on_update(key, settings):
     slot = registry().get(key)
-    if slot is not None:
-        slot.instance.update(settings)
-
-
-def _on_video_tick(key, seconds):
-    slot = registry().get(key)
     if slot is None:
         return
-    with slot.lock:
-        if not slot.removed:
-            slot.instance.video_tick(seconds)
+    slot.instance.update(settings)
+    if slot.passthrough:  # new settings may not fail: try rendering again
+        with slot.lock:
+            slot.passthrough, slot.failed_renders = None, 0
+            slot.instance.render_failed(None)
 
 
 def _on_video_render(key, _effect):
@@ -194,12 +245,30 @@ def _on_video_render(key, _effect):
     with slot.lock:
         if slot.removed:
             return  # being removed: the parent pointer is (about to be) NULL; draw nothing this frame
+        if slot.passthrough:
+            slot.instance.pass_through()
+            return
         try:
             slot.instance.video_render()
         except Exception:
             # never leave the parent undrawn: a failed frame passes the video through
             L.skip_video_filter(slot.instance.source)
-            raise
+            _render_failed(slot)
+        else:
+            slot.failed_renders = 0
+
+
+def _render_failed(slot: Slot) -> None:
+    """Log the failure (once per distinct traceback); after too many in a row, stop trying (with the slot's
+    lock held)."""
+    _log_failure("video_render")
+    slot.failed_renders += 1
+    if slot.failed_renders < FAILED_RENDERS_BEFORE_PASSTHROUGH:
+        return
+    last_line = traceback.format_exc().strip().splitlines()[-1]
+    slot.passthrough = (f"rendering failed on {slot.failed_renders} frames in a row ({last_line}); "
+                        "changing a setting tries again")
+    slot.instance.render_failed(slot.passthrough)
 
 
 def register(factory) -> bool:
@@ -217,7 +286,6 @@ def register(factory) -> bool:
         get_defaults=GET_DEFAULTS(_guarded(_on_get_defaults)),
         get_properties=GET_PROPERTIES(_guarded(_on_get_properties)),
         update=UPDATE(_guarded(_on_update)),
-        video_tick=VIDEO_TICK(_guarded(_on_video_tick)),
         video_render=VIDEO_RENDER(_guarded(_on_video_render)),
         filter_remove=FILTER_REMOVE(_guarded(_on_filter_remove)),
     )
