@@ -348,3 +348,111 @@ def test_live_settings_arriving_during_the_throttle_do_not_lift_the_cap(recordin
         time.sleep(0.05)
     assert w.latest().frame_id == 1 and w.latest().seq == 1
     assert w._pipeline.calls.count("update") >= 1 and w._pipeline.calls.count("process") == 1
+
+
+# --- a GPU lost while running -----------------------------------------------------------------------
+
+class _GpuLosingPipeline:
+    """Stands in for MaskPipeline on a GPU that is lost after loading (a driver reset): every run on it
+    fails as a real session's does (models.Matter._run's InferenceError); on the CPU it works."""
+    gpu_note = None
+    made: list = []
+    fail_on_gpu = 10**9  # runs on the GPU that fail (then it recovers)
+
+    def __init__(self, settings, search_dirs=None):
+        from obsmatte.runtime import SessionInfo
+        on_gpu = settings.device != "cpu"
+        self.device_info = SessionInfo(settings.device, "cuda" if on_gpu else "cpu",
+                                       "CUDAExecutionProvider" if on_gpu else "CPUExecutionProvider", 1)
+        self.times = StepTimes(inference=1.0)
+        self.updates: list[str] = []
+        _GpuLosingPipeline.made.append(self)
+
+    def process(self, rgb):
+        from obsmatte.errors import InferenceError
+        if self.device_info.device != "cpu" and _GpuLosingPipeline.fail_on_gpu > 0:
+            _GpuLosingPipeline.fail_on_gpu -= 1
+            raise InferenceError("model mediapipe_selfie_landscape failed to run (device removed)")
+        return np.zeros((4, 4), np.float32)
+
+    def update(self, settings):
+        self.updates.append(settings.device)
+
+    def reset(self):
+        pass
+
+
+@pytest.fixture
+def losing_gpu(monkeypatch):
+    monkeypatch.setattr(worker_module, "MaskPipeline", _GpuLosingPipeline)
+    monkeypatch.setattr(_GpuLosingPipeline, "made", [])
+    workers = []
+
+    def start(fail_on_gpu: int) -> MattingWorker:
+        monkeypatch.setattr(_GpuLosingPipeline, "fail_on_gpu", fail_on_gpu)
+        w = MattingWorker(MatteSettings({"max_masks_per_second": 0.0}), name="obsmatte-gpu-lost").start()
+        workers.append(w)
+        return w
+    yield start
+    assert all(w.stop(5.0) for w in workers), "worker thread did not stop"
+
+
+def _feed_until(w: MattingWorker, pred, timeout: float = 10.0) -> bool:
+    end, i = time.monotonic() + timeout, 0
+    while time.monotonic() < end:
+        if pred():
+            return True
+        w.submit(_FRAME, i, time.perf_counter())
+        i += 1
+        time.sleep(0.01)
+    return False
+
+
+def test_a_gpu_that_keeps_failing_while_running_moves_the_model_to_the_cpu(losing_gpu):
+    """Before, each frame failed on the lost GPU and the video passed through until a setting changed."""
+    w = losing_gpu(fail_on_gpu=10**9)
+    assert _feed_until(w, lambda: w.latest() is not None), w.status_text()
+    devices = [p.device_info.device for p in _GpuLosingPipeline.made]
+    assert devices == ["cuda", "cpu"], devices
+    assert w.error is None
+    assert "fell back while running: cuda: model mediapipe_selfie_landscape failed to run (device removed)" \
+        in w.status_text()
+    # a live setting keeps the model on the CPU (the pipeline's own update would reload it on the GPU) ...
+    w.update(MatteSettings({"max_masks_per_second": 0.0, "threshold": 0.6}))
+    assert _wait(lambda: _GpuLosingPipeline.made[-1].updates == ["cpu"], 5.0), _GpuLosingPipeline.made[-1].updates
+    assert len(_GpuLosingPipeline.made) == 2
+    # ... and a new device choice gives the GPU another chance
+    w.update(MatteSettings({"max_masks_per_second": 0.0, "threshold": 0.6, "device": "cuda"}))
+    assert _wait(lambda: len(_GpuLosingPipeline.made) == 3, 5.0)
+    assert _GpuLosingPipeline.made[-1].device_info.device == "cuda"
+
+
+def test_a_gpu_that_fails_once_stays(losing_gpu):
+    """One failed run (a frame during a driver's mode switch) is an error for that mask, not a lost GPU."""
+    w = losing_gpu(fail_on_gpu=MattingWorker.GPU_FAILURES_BEFORE_CPU - 1)
+    assert _feed_until(w, lambda: w.latest() is not None), w.status_text()
+    assert [p.device_info.device for p in _GpuLosingPipeline.made] == ["cuda"]
+    assert w.error is None and "fell back" not in w.status_text()
+
+
+def test_a_model_that_fails_while_running_raises_an_inference_error():
+    """A real session whose run fails (as a lost device's does) gives the error the worker acts on."""
+    from obsmatte.errors import InferenceError
+    from obsmatte.models import create_matter
+
+    class _LostDevice:
+        def __init__(self, session):
+            self._session = session
+
+        def run(self, *args, **kwargs):
+            raise RuntimeError("D3D12 device removed: DXGI_ERROR_DEVICE_REMOVED\nmore detail")
+
+        def __getattr__(self, name):
+            return getattr(self._session, name)
+
+    matter = create_matter("mediapipe_selfie_landscape", "cpu", 1, [paths.MODELS_DIR])
+    frame = np.full((144, 256, 3), 100, np.uint8)
+    assert matter.predict(frame).shape == (144, 256)
+    matter.session = _LostDevice(matter.session)
+    with pytest.raises(InferenceError, match=r"mediapipe_selfie_landscape failed to run \(D3D12 device removed"):
+        matter.predict(frame)

@@ -39,5 +39,9 @@ class DeviceError(MattingError):
     """An execution provider could not be used; the message says why."""
 
 
+class InferenceError(DeviceError):
+    """A model that had run failed while running (a GPU lost to a driver reset, out of its memory)."""
+
+
 class ImageError(MattingError):
     """An input image/video is missing, empty, truncated, or not a supported format."""

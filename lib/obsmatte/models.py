@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from . import paths
-from .errors import ModelError
-from .runtime import SessionInfo, create_session
+from .errors import InferenceError, ModelError
+from .runtime import SessionInfo, create_session, first_line
 
 FAMILIES = ("nhwc_probability", "nhwc_logits2", "nchw_softmax", "rvm")
 
@@ -199,7 +199,10 @@ class Matter:
             raise ModelError(f"expected an RGB uint8 frame (H, W, 3), got {rgb.dtype} {rgb.shape}")
 
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        outputs = self.session.run(None, feeds)
+        try:
+            outputs = self.session.run(None, feeds)
+        except Exception as e:  # onnxruntime's own types: a device lost or out of memory, among others
+            raise InferenceError(f"model {self.spec.id} failed to run ({first_line(e)})") from None
         alpha = self.postprocess(outputs)
         if not np.isfinite(alpha).all():
             raise ModelError(f"model {self.spec.id} produced non-finite values")

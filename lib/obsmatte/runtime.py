@@ -86,7 +86,7 @@ def preload_cuda_libraries(ort) -> str | None:
                     with contextlib.redirect_stdout(printed):
                         preload()
             except Exception as e:  # a library folder that is not there, a DLL that crashes on load
-                printed.write(f"Failed to load the CUDA libraries: {_first_line(e)}\n")
+                printed.write(f"Failed to load the CUDA libraries: {first_line(e)}\n")
             failures = [line for line in printed.getvalue().splitlines() if line.startswith("Failed to load")]
             _preload_failure = failures[0][:200] if failures else ""
         return _preload_failure or None
@@ -111,7 +111,7 @@ def _session_options(threads: int, device: str = "cpu"):
     return so
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else exc.__class__.__name__)[:300]
 
@@ -156,8 +156,8 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int = 
         except Exception as e:  # onnxruntime raises several types; all mean "cannot use this"
             if dev == "cpu" or _looks_like_bad_model(e):
                 raise ModelError(f"cannot load model {model_path.name}: corrupt or not an ONNX model "
-                                 f"({_first_line(e)})") from None
-            fallbacks.append(f"{dev}: session failed ({_first_line(e)}){hint}")
+                                 f"({first_line(e)})") from None
+            fallbacks.append(f"{dev}: session failed ({first_line(e)}){hint}")
             continue
         actual = session.get_providers()[0] if session.get_providers() else "CPUExecutionProvider"
         if actual != provider:
@@ -170,8 +170,8 @@ def create_session(model_path: str | Path, device: str = "auto", threads: int = 
             except Exception as e:
                 if dev == "cpu":
                     raise ModelError(f"model {model_path.name} failed its first run on the CPU "
-                                     f"({_first_line(e)})") from None
-                fallbacks.append(f"{dev}: first run failed ({_first_line(e)})")
+                                     f"({first_line(e)})") from None
+                fallbacks.append(f"{dev}: first run failed ({first_line(e)})")
                 continue
         return session, SessionInfo(device, dev, provider, threads, fallbacks)
     raise DeviceError("no execution provider could run the model: " + "; ".join(fallbacks))

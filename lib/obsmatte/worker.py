@@ -7,6 +7,9 @@
 - update() applies new settings live; only a model/device/threads change reloads the model, and that
   happens on the worker thread, never on the caller's.
 - Exceptions become `error` (a one-line message) instead of escaping; the caller draws passthrough.
+- A GPU that fails while running (a driver reset, its memory taken by a game) is given up after
+  GPU_FAILURES_BEFORE_CPU masks in a row: the model goes on on the CPU and the status says why, until the
+  model or device is changed (which tries the GPU again).
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import thread_priority
-from .errors import MattingError
+from .errors import InferenceError, MattingError
 from .pipeline import MaskPipeline
 from .settings import MatteSettings
 
@@ -47,6 +50,10 @@ class WorkerStats:
 
 
 class MattingWorker:
+    # Masks in a row a GPU may fail before the model moves to the CPU: one failure can be a passing
+    # hiccup (a frame during a driver's mode switch); a lost device fails every time.
+    GPU_FAILURES_BEFORE_CPU = 3
+
     def __init__(self, settings: MatteSettings, *, search_dirs: list[Path] | None = None, name: str = "obsmatte-worker"):
         self._settings = settings
         self._search_dirs = search_dirs
@@ -64,6 +71,8 @@ class MattingWorker:
         self._dropped = 0
         self._recent: collections.deque[tuple[float, float, float]] = collections.deque(maxlen=60)
         self._last_run_started = 0.0
+        self._gpu_failures = 0  # masks in a row the GPU failed to run
+        self._gpu_lost: str | None = None  # why the model runs on the CPU though settings ask for a GPU
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         # None, or why the worker thread could not take background priority (thread_priority.py)
         self.priority_problem: str | None = None
@@ -202,23 +211,54 @@ class MattingWorker:
         self._settings = settings
         try:
             if self._pipeline is None or settings.needs_restart(self._loaded_settings):
-                self._device = "loading"
-                self._pipeline = None
-                self._pipeline = MaskPipeline(settings, search_dirs=self._search_dirs)
-                self._restart_throttle()
-                info = self._pipeline.device_info
-                note = self._pipeline.gpu_note  # whether the GPU model runs, and why not
-                self._device = (info.describe() if info else "CPU") + (f" · {note}" if note else "")
-                # the last mask stays until the new model's first one, as it did while the model loaded:
-                # clearing it would pass the video through, background and all, for a frame or two
+                self._gpu_lost = None  # a new model or device: the GPU gets another chance
+                self._load_pipeline(settings)
             else:
-                self._pipeline.update(settings)
+                self._pipeline.update(self._runnable(settings))
             self._loaded_settings = settings
             self._error = None
         except MattingError as e:
             self._fail(str(e))
         except Exception as e:  # unexpected: still never escape the thread
             self._fail(f"{e.__class__.__name__}: {e}")
+
+    def _runnable(self, settings: MatteSettings) -> MatteSettings:
+        """The settings the pipeline runs: on the CPU once the GPU was given up (else the pipeline's own
+        update would see a device change and load the model on the GPU again)."""
+        return settings.replace(device="cpu") if self._gpu_lost else settings
+
+    def _load_pipeline(self, settings: MatteSettings) -> None:
+        self._device = "loading"
+        self._pipeline = None
+        self._pipeline = MaskPipeline(self._runnable(settings), search_dirs=self._search_dirs)
+        self._gpu_failures = 0
+        self._restart_throttle()
+        info = self._pipeline.device_info
+        note = self._pipeline.gpu_note  # whether the GPU model runs, and why not
+        lost = f" — fell back while running: {self._gpu_lost}" if self._gpu_lost else ""
+        self._device = (info.describe() if info else "CPU") + lost + (f" · {note}" if note else "")
+        # the last mask stays until the new model's first one, as it did while the model loaded:
+        # clearing it would pass the video through, background and all, for a frame or two
+
+    def _on_gpu(self) -> bool:
+        info = self._pipeline.device_info if self._pipeline is not None else None
+        return info is not None and info.device != "cpu"
+
+    def _inference_failed(self, error: InferenceError) -> None:
+        """A model failed while running: on a GPU that keeps failing, the model moves to the CPU."""
+        if not self._on_gpu():
+            self._fail(str(error))
+            return
+        self._gpu_failures += 1
+        if self._gpu_failures < self.GPU_FAILURES_BEFORE_CPU:
+            self._fail(str(error))
+            return
+        self._gpu_lost = f"{self._pipeline.device_info.device}: {error}"
+        try:
+            self._load_pipeline(self._settings)
+            self._error = None
+        except MattingError as e:
+            self._fail(f"{self._gpu_lost}; and on the CPU: {e}")
 
     def _throttle(self) -> bool:
         """Honour max_masks_per_second by waiting before the next run. False when new settings, a reset or
@@ -249,8 +289,11 @@ class MattingWorker:
             t = self._pipeline.times
             self._result = MaskResult(mask, self._seq, frame_id, timestamp, now, t.inference)
             self._recent.append((now, t.inference, t.total))
+            self._gpu_failures = 0
             if self._error is not None:
                 self._error = None
+        except InferenceError as e:
+            self._inference_failed(e)
         except MattingError as e:
             self._fail(str(e))
         except Exception as e:
