@@ -119,6 +119,13 @@ def registration(L, monkeypatch):
     skipped: list[int] = []
     monkeypatch.setattr(L, "skip_video_filter", skipped.append)
     R.logged, R.skipped = logged, skipped
+    # OBS's frame clock: by default every render is a new frame; R.clock["auto"] = False holds it on one frame
+    R.clock = clock = {"t": 0, "auto": True}
+
+    def frame_time():
+        clock["t"] += 1 if clock["auto"] else 0
+        return clock["t"]
+    monkeypatch.setattr(L, "obs_get_video_frame_time", frame_time)
     return R
 
 
@@ -165,6 +172,37 @@ def test_repeated_failures_switch_the_instance_to_passthrough_until_a_setting_ch
     assert instance.reasons[-1] is None
     render(key, None)
     assert instance.renders == n + 1 and instance.passed == 50
+
+
+def test_passthrough_counts_frames_not_the_views_that_render_each(registration):
+    """A source in preview, program and a projector renders three times a frame: 30 failed frames, not 10."""
+    R = registration
+    render = R._guarded(R._on_video_render)
+    instance = FailingFilter()
+    key = R.registry().add(instance)
+    R.clock["auto"] = False
+    for _ in range(R.FAILED_RENDERS_BEFORE_PASSTHROUGH - 1):
+        R.clock["t"] += 1
+        for _ in range(3):
+            render(key, None)
+    assert instance.reasons == [] and R.registry().slots[key].passthrough is None
+    R.clock["t"] += 1
+    render(key, None)
+    assert R.registry().slots[key].passthrough is not None
+
+
+def test_failures_beyond_the_kinds_kept_are_still_logged(registration):
+    """A failure whose text varies from frame to frame fills the list of kinds kept; later ones, a new
+    callback's included, used to be counted silently."""
+    R = registration
+    for i in range(R.MAX_DISTINCT_FAILURES):
+        R._failures.record("video_render", f"Traceback: size {i}")
+    assert len(R.logged) == R.MAX_DISTINCT_FAILURES
+    R._failures.record("update", "Traceback: a new failure")
+    assert "update failed in yet another way (1 failures" in R.logged[-1] and "a new failure" in R.logged[-1]
+    for i in range(9):
+        R._failures.record("video_render", f"Traceback: size {1000 + i}")
+    assert "(10 failures not listed" in R.logged[-1] and len(R.logged) == R.MAX_DISTINCT_FAILURES + 2
 
 
 def test_a_good_frame_between_failures_resets_the_count(registration):

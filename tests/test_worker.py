@@ -358,10 +358,13 @@ class _GpuLosingPipeline:
     gpu_note = None
     made: list = []
     fail_on_gpu = 10**9  # runs on the GPU that fail (then it recovers)
+    cpu_breaks = False  # loading on the CPU raises what no MattingError covers (out of memory, say)
 
     def __init__(self, settings, search_dirs=None):
         from obsmatte.runtime import SessionInfo
         on_gpu = settings.device != "cpu"
+        if not on_gpu and _GpuLosingPipeline.cpu_breaks:
+            raise MemoryError("no memory left for the CPU session")
         self.device_info = SessionInfo(settings.device, "cuda" if on_gpu else "cpu",
                                        "CUDAExecutionProvider" if on_gpu else "CPUExecutionProvider", 1)
         self.times = StepTimes(inference=1.0)
@@ -425,6 +428,14 @@ def test_a_gpu_that_keeps_failing_while_running_moves_the_model_to_the_cpu(losin
     w.update(MatteSettings({"max_masks_per_second": 0.0, "threshold": 0.6, "device": "cuda"}))
     assert _wait(lambda: len(_GpuLosingPipeline.made) == 3, 5.0)
     assert _GpuLosingPipeline.made[-1].device_info.device == "cuda"
+
+
+def test_the_worker_lives_on_when_the_cpu_cannot_take_the_model_either(losing_gpu, monkeypatch):
+    monkeypatch.setattr(_GpuLosingPipeline, "cpu_breaks", True)
+    w = losing_gpu(fail_on_gpu=10**9)
+    assert _feed_until(w, lambda: w.error is not None and "and on the CPU" in w.error), w.status_text()
+    assert "MemoryError: no memory left" in w.error
+    assert w.alive, "the worker thread must live on (a setting change can then load a model again)"
 
 
 def test_a_gpu_that_fails_once_stays(losing_gpu):

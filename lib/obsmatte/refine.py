@@ -273,9 +273,10 @@ _MIN_CHANGE = 1.5
 # (37% of a portrait's pixels wrong on the first frame after a cut, 4.5% still on the third, at Studio's
 # smoothing). So when the median pixel changed by more than CUT_LEVEL grey levels (averaged over the box,
 # after the frame's mean change is taken out, so that an exposure step is not a cut), everything counts as
-# moved. Measured (PYTHONPATH=lib .venv/bin/python tools/cut_check.py): the real videos'
-# consecutive frames reach 0.08, darkened with fresh noise 0.32; cuts between the evaluation portraits
-# 21.8 at least (4.0 between two of their dark low-light versions); a pan of 4 px a frame at 640 px 3.2.
+# moved. Measured at 640x360 (PYTHONPATH=lib .venv/bin/python tools/cut_check.py): the real videos'
+# consecutive frames reach 0.67, darkened with fresh noise 0.41; cuts between the evaluation portraits 22.2
+# at least (5.5 between two of their dark low-light versions); an exposure step of 5% 1.9; a pan of 4 px a
+# frame 3.2.
 _CUT_LEVEL = 3.0
 # The model's recent answer: an EMA of its confidence with this weight on the newest mask. Where it
 # is KEPT_START or more away from the output (a change the model kept for two frames, unlike a one-frame
@@ -343,7 +344,8 @@ def picture_cut(signed_change: np.ndarray) -> bool:
     """Whether the picture changed nearly everywhere (a cut or a pan, see CUT_LEVEL): the median of the
     box-averaged grey change, less the frame's mean change, is above CUT_LEVEL."""
     values = signed_change.ravel()
-    spread = cv2.absdiff(values, float(values.mean())).ravel()
+    # numpy, not cv2.absdiff: OpenCV takes an array of 4 values or fewer for a scalar
+    spread = np.abs(values - np.float32(values.mean()))
     return _nearest_rank(spread, 50) > _CUT_LEVEL
 
 

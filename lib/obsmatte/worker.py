@@ -259,6 +259,8 @@ class MattingWorker:
             self._error = None
         except MattingError as e:
             self._fail(f"{self._gpu_lost}; and on the CPU: {e}")
+        except Exception as e:  # unexpected: the thread must live on, as in _apply_settings
+            self._fail(f"{self._gpu_lost}; and on the CPU: {e.__class__.__name__}: {e}")
 
     def _throttle(self) -> bool:
         """Honour max_masks_per_second by waiting before the next run. False when new settings, a reset or

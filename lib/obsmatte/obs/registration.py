@@ -41,7 +41,9 @@ FILTER_ID = "obs_matting_filter"
 DISPLAY_NAME = "AI Background Matting"
 _REGISTRY_ATTR = "_obsmatte_filter_registry"
 WORKER_STOP_WAIT_S = 2.0  # per worker; a model still loading cannot be interrupted
-FAILED_RENDERS_BEFORE_PASSTHROUGH = 30  # a second at 30 fps: long enough that one bad frame does not count
+# frames in a row (not renders: a source in preview, program and a projector renders three times a frame): a
+# second at 30 fps, long enough that one bad frame does not count
+FAILED_RENDERS_BEFORE_PASSTHROUGH = 30
 MAX_DISTINCT_FAILURES = 100  # tracebacks kept for counting; later new ones are only counted in `unlisted`
 
 vp = C.c_void_p
@@ -82,7 +84,8 @@ class Slot:
         # filter on the graphics thread itself when a tick drops the parent's last reference)
         self.lock = threading.RLock()
         self.removed = False  # libobs is clearing (or has cleared) the filter's parent
-        self.failed_renders = 0  # video_render failures in a row
+        self.failed_renders = 0  # frames in a row whose video_render failed
+        self.last_failed_frame: int | None = None  # obs_get_video_frame_time() of the last failed render
         self.passthrough: str | None = None  # why renders skip the filter (too many failures), or None
 
 
@@ -139,10 +142,17 @@ class FailureLog:
     def record(self, callback: str, text: str) -> None:
         key = (callback, text)
         with self.lock:
-            if key not in self.counts and len(self.counts) >= MAX_DISTINCT_FAILURES:
+            unlisted = key not in self.counts and len(self.counts) >= MAX_DISTINCT_FAILURES
+            if unlisted:
                 self.unlisted += 1
-                return
-            count = self.counts[key] = self.counts.get(key, 0) + 1
+                count = self.unlisted
+            else:
+                count = self.counts[key] = self.counts.get(key, 0) + 1
+        if unlisted:  # a failure whose text varies (a size, an index in it) filled the list: still say so
+            if _is_power_of_ten(count):
+                L.log(L.LOG_ERROR, f"{callback} failed in yet another way ({count} failures not listed "
+                                   f"after the first {MAX_DISTINCT_FAILURES} kinds); the latest:\n{text}")
+            return
         if count == 1:
             L.log(L.LOG_ERROR, f"{callback} failed:\n{text}")
         elif _is_power_of_ten(count):
@@ -262,7 +272,10 @@ def _render_failed(slot: Slot) -> None:
     """Log the failure (once per distinct traceback); after too many in a row, stop trying (with the slot's
     lock held)."""
     _log_failure("video_render")
-    slot.failed_renders += 1
+    frame = L.obs_get_video_frame_time()
+    if frame != slot.last_failed_frame:  # another view of a frame that already failed does not count again
+        slot.last_failed_frame = frame
+        slot.failed_renders += 1
     if slot.failed_renders < FAILED_RENDERS_BEFORE_PASSTHROUGH:
         return
     last_line = traceback.format_exc().strip().splitlines()[-1]
