@@ -44,15 +44,15 @@ GRID = {
 # on the live path for nothing), so it is searched for the low-light preset only.
 TUNED_KEYS = tuple(GRID)
 EDGE_SLACK = 1.0  # edge error at most the baseline's
-FLICKER_RATIO = 0.5  # flicker at most half the baseline's...
-# ...or below this, whatever the baseline does: a mean change of 1e-5 per pixel per frame is one pixel in
-# 100 000 flipping fully once a frame, i.e. nothing. On the real videos' still regions both the baseline
-# and the presets sit around 1e-6 (`obs-matting eval`), where "half of it" is measuring noise.
-FLICKER_FLOOR = 1e-5
+# Flicker at most half the baseline's, as the issue says. There was a floor (or below 1e-5, whatever the
+# baseline does) while the baseline's smoothing was the wrong way round and it flickered about half as much
+# as the plugin does; with the corrected baseline the floor accepted up to ~2x the baseline's flicker, so
+# it is gone.
+FLICKER_RATIO = 0.5
 
 
 def flicker_limit(baseline_flicker: float) -> float:
-    return max(FLICKER_RATIO * baseline_flicker, FLICKER_FLOOR)
+    return FLICKER_RATIO * baseline_flicker
 MAE_GAIN = 0.20  # target: MAE at least 20% lower than the baseline's
 MAX_IOU_LOSS = 0.03
 RELAX_MARGIN = 0.20
@@ -231,10 +231,12 @@ def targets(ours: SceneScore, base: SceneScore, scene: str) -> dict[str, dict]:
         t["every_person_kept"] = {"met": ours.recall_min >= RECALL_TARGET,
                                   "recall_min": round(ours.recall_min, 3)}
     if scene == "low_light":
-        # live: what a stream shows (runner.LIVE_FRAMES); the single dark frame is reported beside it
-        t["low_light_iou_loss_max_0.03"] = {"met": ours.iou_loss_live <= MAX_IOU_LOSS,
-                                            "iou_loss_live": round(ours.iou_loss_live, 4),
-                                            "iou_loss_single_frame": round(ours.iou_loss, 4)}
+        # the issue's measure: the same images, one dark frame each; live (the last of runner.LIVE_FRAMES
+        # noisy frames of a still scene, what a stream gives the low-light denoiser) is reported beside it
+        t["low_light_iou_loss_max_0.03"] = {"met": ours.iou_loss <= MAX_IOU_LOSS,
+                                            "iou_loss_single_frame": round(ours.iou_loss, 4),
+                                            "met_live": ours.iou_loss_live <= MAX_IOU_LOSS,
+                                            "iou_loss_live": round(ours.iou_loss_live, 4)}
     return t
 
 
@@ -311,8 +313,11 @@ def tune_preset(ctx: EvalContext, preset_id: str, budget: int, command: str, see
     figures are the tuning set's own and there is no held-out figure (the preset file says so)."""
     path = paths.PRESETS_DIR / f"{preset_id}.json"
     scene = SCENE_OF_PRESET[preset_id]
+    # With a held-out split the search starts from the defaults only: the shipped values were chosen over
+    # draws of the scene that include the held-out portraits, and seeding with them leaked those portraits
+    # into the held-out figure. Searching on all portraits (no held-out figure) may start from them.
     chosen, tune_score, tune_base, cons, n = search(ctx, preset_id, budget, seed, log, tune_on=tune_on,
-                                                    objective=objective)
+                                                    objective=objective, seed_with_presets=tune_on != "tune")
     settings = load_preset_file(path).apply().replace(model=ctx.model_id, **chosen)
     all_ours, all_base = measure_split(ctx, preset_id, settings, "all")
     held_out = tune_on == "tune"
@@ -334,8 +339,7 @@ def tune_preset(ctx: EvalContext, preset_id: str, budget: int, command: str, see
     met = targets(all_ours, all_base, scene)
     tuning = {
         "scene": scene, "model": ctx.model_id,
-        "objective": OBJECTIVES[objective] + " subject to edge error <= baseline, flicker <= 0.5 x baseline "
-                                             f"(or < {FLICKER_FLOOR:g})"
+        "objective": OBJECTIVES[objective] + " subject to edge error <= baseline, flicker <= 0.5 x baseline"
                      + (", every person recall >= 0.95" if scene == "multi_person" else "")
                      + (f", IoU loss vs normal light <= 0.03 (live: the last of {LIVE_FRAMES} noisy frames)" if scene == "low_light" else ""),
         "search": f"{n} candidates: the presets' previous values and the defaults, {budget} random draws "
