@@ -422,6 +422,17 @@ def test_targets_are_judged_as_the_issue_states_them():
     assert t["flicker_half_of_baseline"]["met"] is False  # 8e-6 against 8.3e-6 is not half, however small
 
 
+def test_a_baseline_that_did_not_flicker_leaves_a_limit_of_zero_not_a_division_by_it():
+    """Half of a baseline's flicker of 0 (a few still frames) is a limit of 0: met only by 0, and no
+    ZeroDivisionError (the tune's smoke test hit one when the 1e-5 floor went)."""
+    from obsmatte.evaluation.tune import Constraints
+    cons = Constraints(edge_max=0.1, flicker_max=0.0, need_recall=False, need_low_light=False)
+    still = SceneScore(mae=0.01, edge=0.05, iou=0.9, ms=1, n=1, flicker=0.0)
+    moving = SceneScore(mae=0.01, edge=0.05, iou=0.9, ms=1, n=1, flicker=1e-6)
+    assert cons.violation(still) == 0.0 and cons.violation(moving) == 1.0
+    assert cons.relaxed([moving]).violation(moving) == 0.0
+
+
 def test_tune_on_all_refuses_the_multi_person_preset_before_loading_anything():
     from obsmatte.errors import SettingsError
     from obsmatte.evaluation.tune import run_tune

@@ -58,6 +58,14 @@ MAX_IOU_LOSS = 0.03
 RELAX_MARGIN = 0.20
 
 
+def _shortfall(value: float, limit: float) -> float:
+    """How far `value` is over `limit`, relative to it; a limit of 0 (a baseline that did not flicker at all on
+    a few still frames: half of it is 0 too) is over by 1 for any value above it."""
+    if value <= limit:
+        return 0.0
+    return value / limit - 1.0 if limit > 0 else 1.0
+
+
 @dataclass
 class Constraints:
     edge_max: float
@@ -69,7 +77,7 @@ class Constraints:
 
     def violation(self, s: SceneScore) -> float:
         """0 when every constraint holds; otherwise the sum of the relative shortfalls."""
-        v = max(0.0, s.edge / self.edge_max - 1.0) + max(0.0, s.flicker / self.flicker_max - 1.0)
+        v = _shortfall(s.edge, self.edge_max) + _shortfall(s.flicker, self.flicker_max)
         if self.need_recall:
             v += 10 * max(0.0, self.recall_min - s.recall_min)
         if self.need_low_light:
