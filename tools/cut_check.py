@@ -1,7 +1,7 @@
 """Cuts and pans: does the motion gate (refine.frame_change_gate) tell them from a still picture, and what
 lingers of the old picture without the cut rule (figures to read, nothing asserted).
 
-1. The cut statistic (refine.picture_cut: the median box-averaged grey change, less the frame's mean
+1. The cut statistic (refine.cut_statistic: the median box-averaged grey change, less the frame's mean
    change) on consecutive frames of the real videos (clean, and darkened with fresh noise per frame), on
    the still portrait with fresh noise, on cuts between the evaluation portraits (normal and their dark
    low-light versions), on an exposure step and on pans; the rule fires above refine._CUT_LEVEL.
@@ -35,10 +35,7 @@ AFTER = (1, 2, 3, 10)
 def statistic(a: np.ndarray, b: np.ndarray) -> float:
     """The cut statistic between two RGB frames, at the gate's size for a 256x144 mask."""
     shape = refine.gate_shape((144, 256))
-    k = 2 * refine._CHANGE_BOX_RADIUS + 1
-    signed = cv2.blur(cv2.subtract(refine.grey_at(b, shape), refine.grey_at(a, shape)), (k, k))[::2, ::2]
-    spread = np.abs(signed - signed.mean()).ravel()
-    return float(np.sort(spread)[int(spread.size * 0.5)])
+    return refine.cut_statistic(refine.grey_at(b, shape), refine.grey_at(a, shape))
 
 
 def consecutive(frames) -> np.ndarray:

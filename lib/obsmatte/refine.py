@@ -320,13 +320,13 @@ def frame_change_gate(grey: np.ndarray, previous_grey: np.ndarray,
       noise  = NOISE_PERCENTILE-th percentile of d        (most of the frame is still)
       level  = NOISE_FACTOR * noise + MIN_CHANGE
       gate   = clip(dilate(d) / level - 1, 0, 1)          square dilation, radius CHANGE_GROW_RADIUS
-    then bilinear upsampling to `shape`; 1 everywhere when the picture was cut (picture_cut).
+    then bilinear upsampling to `shape`; 1 everywhere when the picture was cut (picture_cut, CUT_LEVEL).
     """
     k = 2 * _CHANGE_BOX_RADIUS + 1
     # one box of the difference = the difference of the boxes
     signed = cv2.blur(cv2.subtract(grey, previous_grey), (k, k))
     # every 4th pixel: neighbours share most of their box anyway; the same levels, 4x cheaper
-    if picture_cut(signed[::2, ::2]):
+    if _spread_median(signed[::2, ::2]) > _CUT_LEVEL:
         return np.ones(shape if shape is not None else grey.shape, np.float32)
     d = cv2.absdiff(signed, 0.0)
     noise = _nearest_rank(d[::2, ::2].ravel(), _NOISE_PERCENTILE)
@@ -340,13 +340,23 @@ def frame_change_gate(grey: np.ndarray, previous_grey: np.ndarray,
     return gate
 
 
-def picture_cut(signed_change: np.ndarray) -> bool:
-    """Whether the picture changed nearly everywhere (a cut or a pan, see CUT_LEVEL): the median of the
-    box-averaged grey change, less the frame's mean change, is above CUT_LEVEL."""
+def _spread_median(signed_change: np.ndarray) -> float:
+    """The median of the box-averaged grey change less the frame's mean change (frame_change_gate's cut test)."""
     values = signed_change.ravel()
     # numpy, not cv2.absdiff: OpenCV takes an array of 4 values or fewer for a scalar
-    spread = np.abs(values - np.float32(values.mean()))
-    return _nearest_rank(spread, 50) > _CUT_LEVEL
+    return _nearest_rank(np.abs(values - np.float32(values.mean())), 50)
+
+
+def cut_statistic(grey: np.ndarray, previous_grey: np.ndarray) -> float:
+    """How much the picture changed nearly everywhere between two greys from grey_at (see CUT_LEVEL):
+    frame_change_gate counts everything as moved above CUT_LEVEL. For measuring and tests."""
+    k = 2 * _CHANGE_BOX_RADIUS + 1
+    return _spread_median(cv2.blur(cv2.subtract(grey, previous_grey), (k, k))[::2, ::2])
+
+
+def picture_cut(grey: np.ndarray, previous_grey: np.ndarray) -> bool:
+    """Whether frame_change_gate takes the change between two greys for a cut or a pan."""
+    return cut_statistic(grey, previous_grey) > _CUT_LEVEL
 
 
 def grey_at(frame_rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

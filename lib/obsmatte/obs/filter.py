@@ -333,7 +333,7 @@ class MattingFilter:
                 # back after a gap (scene switched away, filter disabled): the pictures kept from before it
                 # would show the past (sync) or hand the model an old frame
                 gfx.forget_frames()
-            gfx.gap_s = self.pause.threshold(interval_s)  # the temporal guide's, too
+            gfx.gap_s = self.pause.gap_s  # the temporal guide's, too
             pacer.frame(t0)
             self.frame_id += 1
         s = self.settings

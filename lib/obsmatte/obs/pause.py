@@ -20,6 +20,7 @@ class PauseDetector:
     def __init__(self):
         self.last: float | None = None  # the frame time of the last new frame, seconds
         self.gaps: deque[float] = deque(maxlen=RECENT_GAPS)
+        self.gap_s = PAUSE_FLOOR_S  # the pause threshold is_pause last worked out (the temporal guide's too)
 
     def threshold(self, interval_s: float) -> float:
         """The gap that counts as a pause, for OBS's frame interval `interval_s`."""
@@ -30,9 +31,10 @@ class PauseDetector:
         """Call once per new frame with its time (obs_get_video_frame_time in seconds): True when rendering
         paused before it. The first frame is no pause (nothing was kept before it)."""
         last, self.last = self.last, frame_time_s
+        self.gap_s = self.threshold(interval_s)
         if last is None or frame_time_s <= last:
             return False
         gap = frame_time_s - last
-        pause = gap > self.threshold(interval_s)
+        pause = gap > self.gap_s
         self.gaps.append(gap)
         return pause
