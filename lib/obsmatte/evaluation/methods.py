@@ -1,6 +1,6 @@
-"""The things we measure: the shipped pipeline with a preset's settings, and the peer baseline.
+"""The things we measure: the shipped pipeline with a preset's settings, and the peer baselines.
 
-Both run the same model. Presets go through pipeline.matte_image (MaskPipeline + compose.finish_alpha)
+All run the same model. Presets go through pipeline.matte_image (MaskPipeline + compose.finish_alpha)
 so the figures measure exactly what streams. The model's raw predictions are memoised per input frame
 (CachedMatter): tuning tries dozens of settings on the same frames and only the refinement differs.
 The time a frame would have cost is still reported honestly: a cache hit is charged the inference time
@@ -20,9 +20,11 @@ from .. import paths
 from ..models import AveragedMatter, create_matter, get_spec
 from ..settings import MatteSettings
 from .baseline import BaselinePipeline
+from .plugin_code import PluginCodeBaseline
 
 BASELINE = "baseline"
 PROPOSED = "proposed"
+PLUGIN_CODE = "plugin code"  # the peer plugin's default as its code runs it (plugin_code.py); not judged against
 
 
 def default_search_dirs() -> list[Path]:
@@ -83,8 +85,9 @@ def load_matter(model_id: str, threads: int = 2, search_dirs: list[Path] | None 
 class Method:
     """A named way to turn frames into full-size alphas.
 
-    kind "preset": the shipped pipeline with `settings`; "baseline": the peer plugin's default;
-    "proposed": the shipped steps with the refinements of prototype.py (with `settings`).
+    kind "preset": the shipped pipeline with `settings`; "baseline": the peer plugin's default as the issue
+    states it (the targets' reference); "plugin code": its default as its source code runs it
+    (plugin_code.py); "proposed": the shipped steps with the refinements of prototype.py (with `settings`).
     """
     name: str
     settings: MatteSettings | None  # None = the baseline
@@ -127,6 +130,8 @@ class Runner:
         self.matter = matter
         if method.is_baseline:
             self._other = BaselinePipeline(matter)
+        elif method.kind == PLUGIN_CODE:
+            self._other = PluginCodeBaseline(matter)
         elif method.kind == PROPOSED:
             from .prototype import ProposedPipeline
             self._other = ProposedPipeline(matter, method.settings)
