@@ -454,6 +454,28 @@ def test_write_preset_keeps_the_format(tmp_path):
     assert set(json.loads(dst.read_text())) == {"name", "description", "provenance", "settings", "tuning"}
 
 
+def test_plugin_code_is_reported_beside_the_baseline_and_not_judged_against():
+    from obsmatte.evaluation.evaluate import EvalResult, targets_table
+    from obsmatte.evaluation.methods import BASELINE, PLUGIN_CODE
+    from obsmatte.evaluation.report import markdown_table, plugin_code_markdown
+    ours = SceneScore(mae=0.010, edge=0.05, iou=0.95, ms=1, n=1, flicker=1e-6, still_flicker=1e-4)
+    base = SceneScore(mae=0.020, edge=0.06, iou=0.90, ms=1, n=1, flicker=4e-6, still_flicker=3e-4)
+    plug = SceneScore(mae=0.005, edge=0.10, iou=0.97, ms=1, n=1, flicker=2e-6, still_flicker=0.0,
+                      video_skipped=0.25)
+    result = EvalResult("m", ["studio"], ["studio", BASELINE, PLUGIN_CODE],
+                        scores={"studio": {"studio": ours, BASELINE: base, PLUGIN_CODE: plug}})
+    row = targets_table(result)[0]
+    assert row["mae_ok"] and row["edge_ok"] and row["flicker_ok"]  # judged against the baseline only
+    v = row["vs_plugin_code"]
+    assert v["mae_gain"] == pytest.approx(-1.0) and v["edge_ratio"] == pytest.approx(0.5)
+    assert v["flicker_ratio"] == pytest.approx(0.5) and v["video_skipped_plugin_code"] == 0.25
+    md = plugin_code_markdown(result)
+    assert "| studio | +100.0% | x0.50 | 1.0e-06 / 2.0e-06 (x0.50) | 0.00010 / 0.00000 | 25% |" in md
+    assert "| studio | plugin code |" in markdown_table(result)
+    without = EvalResult("m", ["studio"], ["studio", BASELINE], scores={"studio": {"studio": ours, BASELINE: base}})
+    assert "vs_plugin_code" not in targets_table(without)[0]
+
+
 # -------------------------------------------------------------------------------------------- CLI
 def test_register_adds_eval_and_tune():
     from obsmatte.evaluation.cli import register
@@ -479,6 +501,7 @@ def test_eval_quick_end_to_end(tmp_path, shared_models_dir, monkeypatch, capsys)
     md = (tmp_path / "quality.md").read_text(encoding="utf-8")
     for scene in scenes.SCENES:
         assert f"| {scene} | baseline |" in md and f"| {scene} | **{scene}** |" in md
+        assert f"| {scene} | plugin code |" in md
         assert (tmp_path / f"side_by_side_{scene}.png").stat().st_size > 1000
     for plot in ("mae_per_scene.png", "edge_per_scene.png", "flicker_per_scene.png"):
         assert (tmp_path / plot).stat().st_size > 1000
@@ -488,6 +511,11 @@ def test_eval_quick_end_to_end(tmp_path, shared_models_dir, monkeypatch, capsys)
     assert 0 < mp["multi_person"]["mae"] < 0.2 and 0 < data["scores"]["studio"]["baseline"]["mae"] < 0.2
     assert mp["baseline"]["persons_lost"] >= 1 and mp["multi_person"]["persons_lost"] == 0
     assert data["scores"]["low_light"]["low_light"]["iou_normal"] > 0.5
+    # The plugin code beside it: its own figures, the share of video frames it skipped, and the table against it
+    plug = mp["plugin code"]
+    assert 0 < plug["mae"] < 0.2 and 0 <= plug["video_skipped"] <= 1
+    assert plug["persons_lost"] < mp["baseline"]["persons_lost"]
+    assert "## Own preset vs plugin code" in md and "vs_plugin_code" in data["targets"][0]
 
 
 def test_eval_rejects_unknown_preset(tmp_path, capsys):

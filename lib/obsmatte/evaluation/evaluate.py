@@ -1,7 +1,11 @@
-"""`obs-matting eval`: every preset, the peer baseline and the proposed refinement on every scene.
+"""`obs-matting eval`: every preset, the peer baselines and the proposed refinement on every scene.
+
+Two peer baselines run on every scene: "baseline", the plugin's default as the issue states it, which the
+targets are judged against, and "plugin code", its default as its source code runs it (plugin_code.py),
+reported beside it for information.
 
 Results: {scene: {method: SceneScore}} plus, per scene, the alphas of the first image for the
-side-by-side pictures (input, truth, the scene's own preset, baseline).
+side-by-side pictures (input, truth, the scene's own preset, baseline, plugin code).
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from .. import paths
 from ..errors import PresetError
 from ..presets import BUILTIN_ORDER, load_preset_file
 from ..settings import MatteSettings
-from .methods import BASELINE, PROPOSED, Method
+from .methods import BASELINE, PLUGIN_CODE, PROPOSED, Method
 from .runner import EvalContext, SceneScore, score_method
 from .scenes import SCENES, Sample, build_scene
 
@@ -57,13 +61,13 @@ def run_eval(scenes: list[str] | None = None, preset_ids: list[str] | None = Non
     frames = QUICK_VIDEO_FRAMES if quick else FULL_VIDEO_FRAMES
     ctx = EvalContext(model_id, frames, portrait_limit=QUICK_PORTRAITS if quick else None,
                       still_repeats=QUICK_STILL_REPEATS if quick else 30)
-    result = EvalResult(model_id, scenes, [m.name for m in methods] + [BASELINE], portraits=len(ctx.portraits),
-                        video_frames=len(ctx.videos[0].frames), quick=quick)
+    result = EvalResult(model_id, scenes, [m.name for m in methods] + [BASELINE, PLUGIN_CODE],
+                        portraits=len(ctx.portraits), video_frames=len(ctx.videos[0].frames), quick=quick)
     own_settings = {m.name: m.settings for m in methods}
     for scene in scenes:
         samples = build_scene(scene, ctx.portraits)
         tset = ctx.temporal(scene)
-        runs = [*methods, Method(BASELINE, None)]
+        runs = [*methods, Method(BASELINE, None), Method(PLUGIN_CODE, None, PLUGIN_CODE)]
         if proposed and scene in own_settings:
             # The proposal runs with the scene's own preset values, so its gain over that row is the
             # refinement alone.
@@ -82,8 +86,24 @@ def run_eval(scenes: list[str] | None = None, preset_ids: list[str] | None = Non
     return result
 
 
+def _ratio(ours: float, theirs: float) -> float | None:
+    return ours / theirs if theirs else None
+
+
+def vs_plugin_code(ours, plug) -> dict:
+    """The own preset against the plugin code, for information (no target is judged on it): MAE gain,
+    edge and flicker ratios (None where the plugin code's figure is 0), and the plugin code's own figures."""
+    return {"mae_gain": 1 - ours.mae / plug.mae if plug.mae else 0.0, "edge_ratio": _ratio(ours.edge, plug.edge),
+            "flicker_ratio": _ratio(ours.flicker, plug.flicker), "flicker": ours.flicker,
+            "flicker_plugin_code": plug.flicker, "still_flicker": ours.still_flicker,
+            "still_flicker_plugin_code": plug.still_flicker, "video_skipped_plugin_code": plug.video_skipped,
+            "recall_min_plugin_code": plug.recall_min, "persons_lost_plugin_code": plug.persons_lost,
+            "iou_loss_plugin_code": plug.iou_loss, "iou_loss_live_plugin_code": plug.iou_loss_live}
+
+
 def targets_table(result: EvalResult) -> list[dict]:
-    """Per scene with its own preset: each target and whether it is met on this run's images."""
+    """Per scene with its own preset: each target and whether it is met on this run's images (against the
+    baseline), and the same figures against the plugin code under "vs_plugin_code" (not judged)."""
     from .tune import MAE_GAIN, MAX_IOU_LOSS, flicker_limit
     from .runner import RECALL_TARGET
     rows = []
@@ -108,5 +128,7 @@ def targets_table(result: EvalResult) -> list[dict]:
             row["iou_loss_ok"] = ours.iou_loss <= MAX_IOU_LOSS
             row["iou_loss_live"] = ours.iou_loss_live
             row["iou_loss_live_ok"] = ours.iou_loss_live <= MAX_IOU_LOSS
+        if PLUGIN_CODE in scores:
+            row["vs_plugin_code"] = vs_plugin_code(ours, scores[PLUGIN_CODE])
         rows.append(row)
     return rows

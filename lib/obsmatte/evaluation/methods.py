@@ -139,6 +139,12 @@ class Runner:
             self._pipeline = MaskPipeline(method.settings, matter=matter)
         self.last_ms = 0.0
 
+    @property
+    def skipped(self) -> int | None:
+        """Frames since start() that kept the previous mask unchanged (the plugin code's similarity skip);
+        None for methods that never skip."""
+        return getattr(getattr(self, "_other", None), "skipped", None)
+
     def start(self) -> None:
         (self._pipeline if self.method.kind == "preset" else self._other).reset()
 

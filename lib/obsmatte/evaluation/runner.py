@@ -36,6 +36,7 @@ class SceneScore:
     persons_lost: int = 0  # persons with recall < 0.95
     iou_normal: float = float("nan")  # low light: IoU on the same images in normal light
     iou_live: float = float("nan")  # low light: IoU on the last of LIVE_FRAMES frames of each dark still
+    video_skipped: float = float("nan")  # plugin code: fraction of video frames it kept the last mask for
     per_sample: list[dict] = field(default_factory=list)
 
     @property
@@ -108,8 +109,10 @@ def temporal_set(sequences: list[Sequence], matter, dark: bool = False) -> Tempo
 
 
 def score_temporal(runner: Runner, tset: TemporalSet) -> dict[str, float]:
-    """Flicker averaged over the sequences (background, interior, and both together)."""
+    """Flicker averaged over the sequences (background, interior, and both together); for a method that
+    skips frames (the plugin code), the fraction of frames it skipped."""
     bg_vals, fg_vals, all_vals = [], [], []
+    skipped = frames = 0
     for seq, (bg, fg) in zip(tset.sequences, tset.regions):
         meters = [metrics.FlickerMeter(bg), metrics.FlickerMeter(fg), metrics.FlickerMeter(bg | fg)]
         runner.start()
@@ -117,11 +120,16 @@ def score_temporal(runner: Runner, tset: TemporalSet) -> dict[str, float]:
             a = runner.frame(f)
             for m in meters:
                 m.update(a)
+        if runner.skipped is not None:
+            skipped, frames = skipped + runner.skipped, frames + len(seq.frames)
         bg_vals.append(meters[0].value)
         fg_vals.append(meters[1].value)
         all_vals.append(meters[2].value)
-    return {"flicker_bg": float(np.mean(bg_vals)), "flicker_interior": float(np.mean(fg_vals)),
-            "flicker": float(np.mean(all_vals))}
+    out = {"flicker_bg": float(np.mean(bg_vals)), "flicker_interior": float(np.mean(fg_vals)),
+           "flicker": float(np.mean(all_vals))}
+    if frames:
+        out["video_skipped"] = skipped / frames
+    return out
 
 
 def score_still_flicker(runner: Runner, still: Sequence) -> float:
