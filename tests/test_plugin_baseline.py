@@ -143,10 +143,10 @@ def test_smooth_contour_removes_a_thin_sliver_and_keeps_the_body():
     assert out[50, 64] == 0  # the body stays person
 
 
-def test_temporal_smoothing_new_mask_weighs_085_and_the_person_shows_four_frames_late():
+def test_temporal_smoothing_new_mask_weighs_085_and_the_person_shows_three_frames_late():
     """The smoothed uint8 mask is what the contour filter reads, where any non-zero pixel is background: a
-    person appearing reads 38, 6, 1, then 0 as background, so shows on the fifth frame; a person leaving
-    reads 217 at once, so the background comes back on the next frame."""
+    person appearing reads 38, 6, 1, then 0 as background, so shows on their fourth frame (three frames
+    late); a person leaving reads 217 at once, so the background comes back on the next frame."""
     nobody, someone = np.zeros((H, W), np.float32), people((20, 44))
     smoothed = plugin_code.temporal_smooth(plugin_code.background_mask(someone),
                                            plugin_code.background_mask(nobody))

@@ -33,8 +33,9 @@ GPL-3.0). Where each step lives there:
      of the background) survive whatever their size; a person, or a speck, enclosed by background is a
      hole of it and is filled over (dropped) whatever their size; a background region under 5% (a gap
      under an arm) becomes person. Two consequences follow from step 4 feeding step 5: the background
-     grows at once (a pixel turning to background reads 217) but the person only after the smoothed
-     value has decayed to 0 (255 -> 38 -> 6 -> 1 -> 0: four frames after it appears).
+     grows at once (a pixel turning to background reads 217) but the person only once the smoothed
+     value has decayed to 0 (255 -> 38 -> 6 -> 1 -> 0: on the fourth processed frame they are there,
+     three frames late).
   6. Smooth contour: cv::stackBlur with a k x k kernel, k = int(3 + 11 * smooth_contour) made odd (9),
      at the model's size.
   7. cv::resize to the frame's size (bilinear), then > 128 (binary again, because smooth_contour > 0).
