@@ -217,3 +217,36 @@ def test_real_frames_of_a_still_portrait_with_sensor_noise_are_skipped(shared_mo
     alphas = [b.matte(f) for f in seq.frames]
     assert (b.processed, b.skipped) == (1, 4)
     assert all(np.array_equal(alphas[0], a) for a in alphas[1:]) and 0 < alphas[0].mean() < 1
+
+
+def test_a_still_person_after_a_black_frame_stays_hidden_by_the_plugin_code_and_shows_with_ours(
+        shared_models_dir):
+    """A camera that starts dark, or a scene switched to: one black frame, then a still portrait with
+    sensor-like noise. The plugin's first mask is all background; the portrait's mask, smoothed with it, is
+    non-zero everywhere (so all background to the contour filter), and every later frame is within 35 dB
+    of it and skipped: nobody is shown until the picture changes. tools/peer_check.py shows the real plugin
+    doing the same in OBS. Our Studio preset shows the person from the first frame after the black one."""
+    need_shared("eval", "stills", "portrait.jpg")
+    from obsmatte.evaluation.methods import load_matter
+    from obsmatte.evaluation.videos import still_sequence
+    from obsmatte.pipeline import MaskPipeline, matte_image
+    from obsmatte.presets import get_preset
+    frames = still_sequence(6).frames
+    black = np.zeros_like(frames[0])
+    b = PluginCodeBaseline(load_matter("mediapipe_selfie_landscape", search_dirs=[shared_models_dir]))
+    b.reset()
+    b.matte(black)
+    theirs = [b.matte(f) for f in frames]
+    assert (b.processed, b.skipped) == (2, 5)
+    assert all(a.max() == 0.0 for a in theirs)
+    b.reset()
+    assert b.matte(frames[0]).mean() > 0.1  # the same portrait without the black frame first is shown
+
+    settings = get_preset("studio").apply()
+    pipeline = MaskPipeline(settings)
+    matte_image(black, settings, pipeline)
+    ours = [matte_image(f, settings, pipeline) for f in frames]
+    fresh = matte_image(frames[0], settings, MaskPipeline(settings))
+    person = fresh > 0.5
+    assert person.mean() > 0.1
+    assert all(a[person].mean() > 0.9 for a in ours)

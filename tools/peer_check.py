@@ -1,0 +1,204 @@
+"""Is the eval's "plugin code" baseline (lib/obsmatte/evaluation/plugin_code.py) what the real plugin does?
+
+Runs a built obs-backgroundremoval in the real OBS Studio, headless (Xvfb, obs-websocket, as the acceptance
+tests do), on the evaluation's studio and café composites, and screenshots its output:
+1. The filter added once the picture shows: its matte against PluginCodeBaseline's, pixel by pixel, on the
+   plugin's own default model fed the way the plugin feeds it (the frame resized to 256x144, RGB / 255, the
+   output's person channel taken as it comes), and each one's MAE and IoU against the exact truth.
+2. The filter on from the start, the source showing a black frame first and then the picture (a camera
+   that starts dark, a scene switched to): how much of the person the plugin shows, the emulation fed the
+   same frames, and this project's filter (Studio preset, transparent background) in the same OBS.
+Figures to read, nothing asserted; not run by CI: it needs the plugin, which this project neither builds
+nor ships (GPL-3.0, a separate project).
+
+    PYTHONPATH=lib .venv/bin/python tools/peer_check.py PLUGIN_DIR [--count 6] [--out /tmp/peer_check]
+
+PLUGIN_DIR is the plugin's folder as OBS loads it: bin/64bit/obs-backgroundremoval.so (beside the
+libonnxruntime it links) and data/ (its effects, locale and models/mediapipe.onnx, its default model). It
+is copied into a throwaway OBS configuration; the filter runs with all of its defaults.
+
+What OBS 29.0.2 needs here: the picture is a media source showing a PNG (like a webcam's frames), because
+the plugin reads an image source back black there (it renders the source with no effect bound: "No vertex
+shader specified" in the log); each composite is cropped to a width and height that are multiples of 8,
+because at 514 px wide the plugin's read-back came out sheared (a row-stride mismatch, not a matting
+difference). With the filter in the scene from the start, part 1 came out empty now and then: when the
+media source's first frame is not decoded yet, the plugin sees black first, which is part 2.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+from obsmatte.evaluation import metrics, scenes  # noqa: E402
+from obsmatte.evaluation.plugin_code import PluginCodeBaseline  # noqa: E402
+from obsmatte import paths  # noqa: E402
+from obsmatte.obs.headless import HeadlessObs, SourceSpec  # noqa: E402
+from obsmatte.obs.registration import FILTER_ID  # noqa: E402
+
+PLUGIN = "obs-backgroundremoval"
+FILTER = {"id": "background_removal", "name": "Background Removal", "settings": {}}  # all its defaults
+OURS = {"id": FILTER_ID, "name": "AI Background Matting",
+        "settings": {"preset": "studio", "background": "transparent"}}  # this project's filter, for part 2
+OURS_SUFFIX = " (ours)"
+SOURCES_PER_RUN = 4  # the plugin runs its model on the graphics thread for each source: a few per OBS run
+
+
+class PluginModel:
+    """The plugin's default model as the plugin runs it: RGB resized to 256x144 (bilinear), / 255, NHWC;
+    its output's channel 1 read as the person probability without a softmax (its threshold then cuts it)."""
+
+    def __init__(self, path: Path):
+        import onnxruntime as ort
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        x = cv2.resize(rgb, (256, 144)).astype(np.float32) / 255.0
+        return self.session.run(None, {self.input: x[None]})[0][0][..., 1]
+
+    def reset(self) -> None:
+        pass
+
+
+def composites(count: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, RGB, truth) for the first `count` studio and café composites, cropped to multiples of 8."""
+    portraits = scenes.load_portraits()
+    out = []
+    for sample in scenes.build_studio(portraits)[:count] + scenes.build_cafe(portraits)[:count]:
+        h, w = (d - d % 8 for d in sample.alpha.shape)
+        out.append((f"{sample.scene}_{sample.name}", np.ascontiguousarray(sample.image[:h, :w]),
+                    np.ascontiguousarray(sample.alpha[:h, :w])))
+    return out
+
+
+def _media(path: Path) -> dict:
+    return {"local_file": str(path), "is_local_file": True, "looping": False, "clear_on_media_end": False,
+            "restart_on_activate": False}
+
+
+def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, black: Path | None = None,
+               settle_s: float = 5.0, ours: bool = False) -> dict[str, np.ndarray]:
+    """The plugin's alpha (0..1) for each PNG, screenshot from OBS (kept in `workdir`/shots).
+
+    black None: the filter is added once the source shows its picture, so the plugin's first frame is the
+    picture. black a PNG: each source starts on it with the filter already on, and is switched to its
+    picture once the filter has run on the black frame (a camera that starts dark, a scene switched to).
+    ours: each picture also shows in a source "<name> (ours)" with this project's filter (Studio preset)."""
+    if ours:
+        images = [*images, *((name + OURS_SUFFIX, path) for name, path in images)]
+    first = {name: black or path for name, path in images}
+
+    def filters(name):
+        return ([OURS] if name.endswith(OURS_SUFFIX) else [FILTER]) if black else []
+    sources = [SourceSpec(name, "ffmpeg_source", _media(first[name]), filters(name),
+                          private_settings={"mixer_hidden": True}) for name, _ in images]
+    obs = HeadlessObs(workdir, sources, paths.ROOT / "obs_matting.py" if ours else None)
+    shutil.copytree(plugin_dir, obs.config_home / "obs-studio" / "plugins" / PLUGIN, symlinks=False)
+    obs.start(timeout=90)
+    alphas = {}
+    try:
+        client = obs.client(timeout=60)
+        sizes = {name: cv2.imread(str(path)).shape[1::-1] for name, path in images}
+
+        def shot(name):
+            r = client.get_source_screenshot(name, "png", sizes[name][0], sizes[name][1], -1)
+            data = base64.b64decode(r.image_data.split(",", 1)[1])
+            return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+        if black:
+            time.sleep(settle_s)  # the filter runs on the black frame
+            for name, path in images:
+                client.set_input_settings(name, _media(path), True)
+        else:
+            deadline = time.monotonic() + 60  # a media source shows its PNG a moment after OBS starts
+            waiting = [name for name, _ in images]
+            while waiting and time.monotonic() < deadline:
+                time.sleep(1)
+                waiting = [name for name in waiting if not shot(name)[..., :3].any()]
+            if waiting:
+                raise RuntimeError(f"OBS showed nothing for {', '.join(waiting)}")
+            for name, _ in images:
+                client.create_source_filter(name, FILTER["name"], FILTER["id"], FILTER["settings"])
+        time.sleep(settle_s)
+        (workdir / "shots").mkdir()
+        for name, _ in images:
+            bgra = shot(name)
+            cv2.imwrite(str(workdir / "shots" / f"{name}.png"), bgra)
+            alphas[name] = bgra[..., 3].astype(np.float32) / 255.0
+    finally:
+        obs.stop()
+    return alphas
+
+
+def run_batches(plugin_dir: Path, pngs: list[tuple[str, Path]], workdir: Path, **kw) -> dict[str, np.ndarray]:
+    step = SOURCES_PER_RUN // 2 if kw.get("ours") else SOURCES_PER_RUN
+    real = {}
+    for i in range(0, len(pngs), step):
+        real.update(run_plugin(plugin_dir, pngs[i:i + step], workdir / f"obs{i // step}", **kw))
+    return real
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("plugin_dir", type=Path)
+    ap.add_argument("--count", type=int, default=6, help="composites per scene (studio, café)")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/peer_check"))
+    args = ap.parse_args()
+    model_path = args.plugin_dir / "data" / "models" / "mediapipe.onnx"
+    if not (args.plugin_dir / "bin" / "64bit" / f"{PLUGIN}.so").is_file() or not model_path.is_file():
+        print(f"{args.plugin_dir} is not a built {PLUGIN} folder (bin/64bit/{PLUGIN}.so, data/models/mediapipe.onnx)")
+        return 2
+    shutil.rmtree(args.out, ignore_errors=True)
+    (args.out / "images").mkdir(parents=True)
+    items = composites(args.count)
+    pngs = []
+    for name, rgb, _ in items:
+        path = args.out / "images" / f"{name}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        pngs.append((name, path))
+    real = run_batches(args.plugin_dir, pngs, args.out / "first")
+    emulation = PluginCodeBaseline(PluginModel(model_path))
+    print("1. The filter added once the picture shows: the real plugin's matte against the emulation's")
+    print(f"{'composite':<24} {'pixels differing':>16}   real plugin MAE / IoU   emulation MAE / IoU")
+    rows = []
+    for name, rgb, truth in items:
+        emulation.reset()
+        ours, theirs = emulation.matte(rgb), real[name]
+        rows.append((float((np.abs(ours - theirs) > 0.5).mean()), float(np.abs(theirs - truth).mean()),
+                     metrics.iou(theirs, truth), float(np.abs(ours - truth).mean()), metrics.iou(ours, truth)))
+        print(f"{name:<24} {100 * rows[-1][0]:>15.3f}%   {rows[-1][1]:.4f} / {rows[-1][2]:.3f}"
+              f"          {rows[-1][3]:.4f} / {rows[-1][4]:.3f}")
+    m = np.mean(rows, axis=0)
+    print(f"{'mean':<24} {100 * m[0]:>15.3f}%   {m[1]:.4f} / {m[2]:.3f}          {m[3]:.4f} / {m[4]:.3f}")
+
+    black = args.out / "images" / "black.png"
+    cv2.imwrite(str(black), np.zeros((64, 64, 3), np.uint8))
+    later = run_batches(args.plugin_dir, pngs, args.out / "after_black", black=black, ours=True)
+    print("2. The picture shown after a black frame, the filter on from the start: share of the person shown "
+          "(mean alpha where the truth is person)")
+    print(f"{'composite':<24} {'real plugin':>12} {'emulation':>10} {'this project (Studio)':>22}")
+    shown = []
+    for name, rgb, truth in items:
+        person = truth > 0.5
+        emulation.reset()
+        emulation.matte(np.zeros_like(rgb))
+        for _ in range(3):
+            alpha = emulation.matte(rgb)
+        shown.append([float(a[person].mean()) for a in (later[name], alpha, later[name + OURS_SUFFIX])])
+        print(f"{name:<24} {shown[-1][0]:>12.3f} {shown[-1][1]:>10.3f} {shown[-1][2]:>22.3f}")
+    m = np.mean(shown, axis=0)
+    print(f"{'mean':<24} {m[0]:>12.3f} {m[1]:>10.3f} {m[2]:>22.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
