@@ -16,6 +16,14 @@ One run of OBS per case, all on the same 1280x720 portrait image source at 30 fp
   preset_studio, preset_cafe, preset_multi_person, preset_low_light
                     our filter created with only a preset (what a streamer picks from the list): its
                     models, views and background, each preset's whole cost in OBS
+  peer_default      with --peer PLUGIN_DIR: the leading peer plugin, obs-backgroundremoval, built by the
+                    user (this project neither builds nor ships it), with all its defaults: it runs its
+                    model on OBS's graphics thread (in video_tick), we run ours on a worker thread. Use
+                    it with --source video: on OBS 29.0.2 it reads an image source back black (so it
+                    would infer once and skip every later frame as similar, costing nothing)
+  ours_sinet, peer_sinet  both with a slower model, SINet (320x320, ~20 ms a mask here; ours needs
+                    ../shared/models/sinet_softmax_320.onnx, the peer its own copy): where each filter
+                    runs the model shows in OBS's frame time
 Reports OBS's GetStats figures over the measured window and the filter's graphics-thread timings
 (written by the filter to OBSMATTE_STATS_FILE), then the ratio of each of ours to the built-in mask.
 
@@ -27,6 +35,11 @@ the ratio. The table then shows each case's median over the rounds, and every ro
 
     .venv/bin/python tools/bench_obs.py [--seconds 60] [--rounds 1] [--cases none,builtin_mask,ours_transparent]
                                         [--screenshots DIR] [--json results.json] [--set KEY=VALUE ...]
+                                        [--source image|video] [--peer PLUGIN_DIR]
+
+--source video: instead of the still portrait, a looping 1280x720 media source (an async source, like a
+webcam) made from the evaluation's video of a moving person (pose_1_576_30fps.mp4, scaled to 720 px high
+on a grey frame), so every frame is new to the filters.
 """
 from __future__ import annotations
 
@@ -34,6 +47,7 @@ import argparse
 import base64
 import json
 import logging
+import shutil
 import statistics
 import sys
 import tempfile
@@ -50,6 +64,9 @@ from obsmatte.obs.headless import HeadlessObs, SourceSpec  # noqa: E402
 
 logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
 PORTRAIT = paths.SHARED_DIR / "eval" / "portraits" / "image" / "p_09ba26b4.jpg"
+VIDEO = paths.SHARED_DIR / "eval" / "video" / "pose_1_576_30fps.mp4"
+PEER_PLUGIN = "obs-backgroundremoval"
+SINET = paths.SHARED_DIR / "models" / "sinet_softmax_320.onnx"  # not shipped: for the slower-model cases
 MODEL = paths.MODELS_DIR / "mediapipe_selfie_landscape_144x256.onnx"  # the shipped default model
 # the presets also use the shipped general model
 SHIPPED = (MODEL, paths.MODELS_DIR / "mediapipe_selfie_general_256.onnx")
@@ -72,15 +89,47 @@ def prepare(work: Path) -> tuple[Path, Path, Path]:
     cv2.imwrite(str(mask_path), mask)
     models = work / "models"
     models.mkdir(exist_ok=True)
-    for model in SHIPPED:
-        if not (models / model.name).exists():
+    for model in (*SHIPPED, SINET):
+        if model.is_file() and not (models / model.name).exists():
             (models / model.name).symlink_to(model)
     return portrait, mask_path, models
+
+
+def make_video(work: Path) -> Path:
+    """The moving-person video as a 1280x720 30 fps file: each frame scaled to 720 px high, centred on grey."""
+    if not VIDEO.is_file():
+        raise SystemExit(f"missing {VIDEO}: --source video needs the shared folder beside the project")
+    out = work / "video.mp4"
+    reader = cv2.VideoCapture(str(VIDEO))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (1280, 720))
+    try:
+        while True:
+            ok, frame = reader.read()
+            if not ok:
+                break
+            h, w = frame.shape[:2]
+            small = cv2.resize(frame, (round(w * 720 / h), 720), interpolation=cv2.INTER_AREA)
+            canvas = np.full((720, 1280, 3), 128, np.uint8)
+            x0 = (1280 - small.shape[1]) // 2
+            canvas[:, x0:x0 + small.shape[1]] = small[:, :1280]
+            writer.write(canvas)
+    finally:
+        reader.release()
+        writer.release()
+    return out
 
 
 def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> list[dict]:
     if case == "none":
         return []
+    if case == "peer_default":
+        return [{"id": "background_removal", "name": "Peer", "settings": {}}]
+    if case == "peer_sinet":
+        return [{"id": "background_removal", "name": "Peer",
+                 "settings": {"model_select": "models/SINet_Softmax_simple.onnx"}}]
+    if case == "ours_sinet":
+        return [{"id": "obs_matting_filter", "name": "Matting",
+                 "settings": {"preset": "custom", "model": "sinet", **(overrides or {})}}]
     if case == "builtin_mask":
         return [{"id": "mask_filter_v2", "name": "Mask",
                  "settings": {"type": "mask_alpha_filter.effect", "image_path": str(mask_path)}}]
@@ -103,19 +152,29 @@ def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> l
 
 
 CASES = ("none", "builtin_mask", "ours_transparent", "ours_color", "ours_blur", "ours_normal_priority",
-         "ours_steady_edges", "ours_steady_spatial") + tuple(f"preset_{p}" for p in PRESETS)
+         "ours_steady_edges", "ours_steady_spatial") + tuple(f"preset_{p}" for p in PRESETS) + ("ours_sinet",)
+PEER_CASES = ("peer_default", "peer_sinet")
 CASE_ENV = {"ours_normal_priority": {"OBSMATTE_THREAD_PRIORITY": "normal"}}
 
 
 def run(case: str, work: Path, portrait: Path, mask_path: Path, models: Path, seconds: float,
-        screenshots: Path | None, overrides: dict | None = None) -> dict:
+        screenshots: Path | None, overrides: dict | None = None, video: Path | None = None,
+        peer: Path | None = None) -> dict:
     run_dir = work / case
     run_dir.mkdir()
     stats_base = run_dir / "stats"
-    source = SourceSpec("Portrait", "image_source", {"file": str(portrait)}, case_filters(case, mask_path, overrides))
+    filters = case_filters(case, mask_path, overrides)
+    if video is not None:
+        source = SourceSpec("Portrait", "ffmpeg_source", {"local_file": str(video), "is_local_file": True,
+                                                          "looping": True, "restart_on_activate": True}, filters,
+                            private_settings={"mixer_hidden": True})
+    else:
+        source = SourceSpec("Portrait", "image_source", {"file": str(portrait)}, filters)
     obs = HeadlessObs(run_dir, [source], ROOT / "obs_matting.py",
                       {"OBSMATTE_MODEL_PATH": str(models), "OBSMATTE_STATS_FILE": str(stats_base),
                        **CASE_ENV.get(case, {})})
+    if case in PEER_CASES:
+        shutil.copytree(peer, obs.config_home / "obs-studio" / "plugins" / PEER_PLUGIN, symlinks=False)
     obs.start()
     try:
         client = obs.client(timeout=30)
@@ -143,10 +202,11 @@ def run(case: str, work: Path, portrait: Path, mask_path: Path, models: Path, se
     return out
 
 
-def report(results: list[dict], seconds: float, rounds: int = 1) -> None:
+def report(results: list[dict], seconds: float, rounds: int = 1, source: str = "image") -> None:
     base = next((r["avg_frame_render_ms"] for r in results if r["case"] == "builtin_mask"), None)
     each = f", median of {rounds} alternating rounds" if rounds > 1 else ""
-    print(f"\n1280x720 @ 30 fps, image source, {seconds:.0f} s measured per case (after {WARM_UP_S:.0f} s warm-up){each}")
+    what = "looping video (media source)" if source == "video" else "image source"
+    print(f"\n1280x720 @ 30 fps, {what}, {seconds:.0f} s measured per case (after {WARM_UP_S:.0f} s warm-up){each}")
     print("| case | OBS avg frame ms | / built-in | render skipped | output skipped | fps | "
           "filter total median / p99 ms | masks/s | inference ms |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -182,6 +242,11 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated, from: " + ", ".join(CASES))
     ap.add_argument("--screenshots", type=Path, default=None, help="save each case's output here")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    ap.add_argument("--source", choices=("image", "video"), default="image",
+                    help="the still portrait (image source) or a looping video of a moving person (media source)")
+    ap.add_argument("--peer", type=Path, default=None, metavar="PLUGIN_DIR",
+                    help="a built obs-backgroundremoval folder (bin/64bit/obs-backgroundremoval.so, data/): "
+                         "allows the case peer_default")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override one of our filter's settings (JSON value), e.g. --set max_masks_per_second=15")
     args = ap.parse_args(argv)
@@ -197,25 +262,33 @@ def main(argv=None) -> int:
     if overrides:
         print(f"our filter's settings overridden: {overrides}")
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in CASES]
+    allowed = CASES + (PEER_CASES if args.peer else ())
+    unknown = [c for c in cases if c not in allowed]
     if unknown:
-        ap.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+        ap.error(f"unknown case(s) {unknown}; choose from {', '.join(allowed)}"
+                 + ("" if args.peer else " (peer_default needs --peer)"))
+    if "ours_sinet" in cases and not SINET.is_file():
+        ap.error(f"ours_sinet needs {SINET}")
+    if args.peer and not (args.peer / "bin" / "64bit" / f"{PEER_PLUGIN}.so").is_file():
+        ap.error(f"--peer {args.peer}: no bin/64bit/{PEER_PLUGIN}.so there")
     rounds: list[list[dict]] = []
     with tempfile.TemporaryDirectory(prefix="bench_obs_") as tmp:
         work = Path(tmp)
         portrait, mask_path, models = prepare(work)
+        video = make_video(work) if args.source == "video" else None
         for k in range(args.rounds):
             rounds.append([])
             for case in cases:
                 run_dir = work / f"round{k}"
                 run_dir.mkdir(exist_ok=True)
-                r = run(case, run_dir, portrait, mask_path, models, args.seconds, args.screenshots, overrides)
+                r = run(case, run_dir, portrait, mask_path, models, args.seconds, args.screenshots, overrides,
+                        video, args.peer)
                 rounds[-1].append(r)
                 print(f"round {k + 1}/{args.rounds} {case}: {r['avg_frame_render_ms']:.2f} ms, "
                       f"skipped {r['render_skipped']}/{r['render_total']}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rounds, indent=1))
-    report(combine(rounds), args.seconds, len(rounds))
+    report(combine(rounds), args.seconds, len(rounds), args.source)
     if len(rounds) > 1:
         report_rounds(rounds)
     return 0
@@ -248,7 +321,7 @@ def report_rounds(rounds: list[list[dict]]) -> None:
         cells = ", ".join(f"{r['case']} {r['avg_frame_render_ms']:.2f} ({r['avg_frame_render_ms'] / b:.2f})" for r in rnd)
         print(f"  round {k + 1}: {cells}")
     for i, case in enumerate(cases):
-        if case.startswith(("ours", "preset_")):
+        if case.startswith(("ours", "preset_", "peer_")):
             ratios = [rnd[i]["avg_frame_render_ms"] / rnd[base]["avg_frame_render_ms"] for rnd in rounds]
             print(f"  {case}: median of the per-round ratios {statistics.median(ratios):.2f} "
                   f"(range {min(ratios):.2f}-{max(ratios):.2f})")
