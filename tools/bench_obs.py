@@ -1,6 +1,7 @@
 """Benchmark the filter in the real OBS (headless, llvmpipe): prints figures, asserts nothing.
 
-One run of OBS per case, all on the same 1280x720 portrait image source at 30 fps, in this order:
+One run of OBS per case, all on the same 1280x720 source at 30 fps (the portrait image source, or with
+--source video a looping video), in this order:
   none              no filter
   builtin_mask      OBS's own Image Mask/Blend filter (mask_filter_v2, alpha mask image): the same
                     full-size shading work without inference, the fair yardstick without a GPU
@@ -21,7 +22,8 @@ One run of OBS per case, all on the same 1280x720 portrait image source at 30 fp
                     model on OBS's graphics thread (in video_tick), we run ours on a worker thread. Use
                     it with --source video: on OBS 29.0.2 it reads an image source back black (so it
                     would infer once and skip every later frame as similar, costing nothing)
-  ours_sinet, peer_sinet  both with a slower model, SINet (320x320, ~20 ms a mask here; ours needs
+  ours_sinet, peer_sinet  only when asked for: both with a slower model, SINet (320x320; ~20 ms a mask
+                    on an idle CPU, far more beside llvmpipe's rendering; ours needs
                     ../shared/models/sinet_softmax_320.onnx, the peer its own copy): where each filter
                     runs the model shows in OBS's frame time
 Reports OBS's GetStats figures over the measured window and the filter's graphics-thread timings
@@ -60,7 +62,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lib"))
 from obsmatte import paths  # noqa: E402
-from obsmatte.obs.headless import HeadlessObs, SourceSpec  # noqa: E402
+from obsmatte.obs.headless import HeadlessObs, SourceSpec, media_source  # noqa: E402
 
 logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
 PORTRAIT = paths.SHARED_DIR / "eval" / "portraits" / "image" / "p_09ba26b4.jpg"
@@ -102,6 +104,9 @@ def make_video(work: Path) -> Path:
     out = work / "video.mp4"
     reader = cv2.VideoCapture(str(VIDEO))
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (1280, 720))
+    if not writer.isOpened():
+        raise SystemExit("this OpenCV cannot write an mp4v video: --source video needs it")
+    frames = 0
     try:
         while True:
             ok, frame = reader.read()
@@ -113,9 +118,12 @@ def make_video(work: Path) -> Path:
             x0 = (1280 - small.shape[1]) // 2
             canvas[:, x0:x0 + small.shape[1]] = small[:, :1280]
             writer.write(canvas)
+            frames += 1
     finally:
         reader.release()
         writer.release()
+    if frames == 0:
+        raise SystemExit(f"could not read a frame of {VIDEO}")
     return out
 
 
@@ -152,7 +160,8 @@ def case_filters(case: str, mask_path: Path, overrides: dict | None = None) -> l
 
 
 CASES = ("none", "builtin_mask", "ours_transparent", "ours_color", "ours_blur", "ours_normal_priority",
-         "ours_steady_edges", "ours_steady_spatial") + tuple(f"preset_{p}" for p in PRESETS) + ("ours_sinet",)
+         "ours_steady_edges", "ours_steady_spatial") + tuple(f"preset_{p}" for p in PRESETS)
+ON_REQUEST = ("ours_sinet",)  # not in the default list: it needs a model from the shared folder
 PEER_CASES = ("peer_default", "peer_sinet")
 CASE_ENV = {"ours_normal_priority": {"OBSMATTE_THREAD_PRIORITY": "normal"}}
 
@@ -165,9 +174,7 @@ def run(case: str, work: Path, portrait: Path, mask_path: Path, models: Path, se
     stats_base = run_dir / "stats"
     filters = case_filters(case, mask_path, overrides)
     if video is not None:
-        source = SourceSpec("Portrait", "ffmpeg_source", {"local_file": str(video), "is_local_file": True,
-                                                          "looping": True, "restart_on_activate": True}, filters,
-                            private_settings={"mixer_hidden": True})
+        source = media_source("Portrait", video, filters, looping=True, restart_on_activate=True)
     else:
         source = SourceSpec("Portrait", "image_source", {"file": str(portrait)}, filters)
     obs = HeadlessObs(run_dir, [source], ROOT / "obs_matting.py",
@@ -246,7 +253,7 @@ def main(argv=None) -> int:
                     help="the still portrait (image source) or a looping video of a moving person (media source)")
     ap.add_argument("--peer", type=Path, default=None, metavar="PLUGIN_DIR",
                     help="a built obs-backgroundremoval folder (bin/64bit/obs-backgroundremoval.so, data/): "
-                         "allows the case peer_default")
+                         "allows the cases " + ", ".join(PEER_CASES))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override one of our filter's settings (JSON value), e.g. --set max_masks_per_second=15")
     args = ap.parse_args(argv)
@@ -262,11 +269,11 @@ def main(argv=None) -> int:
     if overrides:
         print(f"our filter's settings overridden: {overrides}")
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    allowed = CASES + (PEER_CASES if args.peer else ())
+    allowed = CASES + ON_REQUEST + (PEER_CASES if args.peer else ())
     unknown = [c for c in cases if c not in allowed]
     if unknown:
         ap.error(f"unknown case(s) {unknown}; choose from {', '.join(allowed)}"
-                 + ("" if args.peer else " (peer_default needs --peer)"))
+                 + ("" if args.peer else f" ({', '.join(PEER_CASES)} need --peer)"))
     if "ours_sinet" in cases and not SINET.is_file():
         ap.error(f"ours_sinet needs {SINET}")
     if args.peer and not (args.peer / "bin" / "64bit" / f"{PEER_PLUGIN}.so").is_file():

@@ -27,7 +27,7 @@ media source's first frame is not decoded yet, the plugin sees black first, whic
 from __future__ import annotations
 
 import argparse
-import base64
+import logging
 import shutil
 import sys
 import time
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from obsmatte.evaluation import metrics, scenes  # noqa: E402
 from obsmatte.evaluation.plugin_code import PluginCodeBaseline  # noqa: E402
 from obsmatte import paths  # noqa: E402
-from obsmatte.obs.headless import HeadlessObs, SourceSpec  # noqa: E402
+from obsmatte.obs.headless import HeadlessObs, decode_screenshot, media_source  # noqa: E402
 from obsmatte.obs.registration import FILTER_ID  # noqa: E402
 
 PLUGIN = "obs-backgroundremoval"
@@ -50,6 +50,7 @@ OURS = {"id": FILTER_ID, "name": "AI Background Matting",
         "settings": {"preset": "studio", "background": "transparent"}}  # this project's filter, for part 2
 OURS_SUFFIX = " (ours)"
 SOURCES_PER_RUN = 4  # the plugin runs its model on the graphics thread for each source: a few per OBS run
+logging.getLogger("obsws_python").setLevel(logging.CRITICAL)  # its retries while OBS starts are not news
 
 
 class PluginModel:
@@ -80,9 +81,9 @@ def composites(count: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return out
 
 
-def _media(path: Path) -> dict:
-    return {"local_file": str(path), "is_local_file": True, "looping": False, "clear_on_media_end": False,
-            "restart_on_activate": False}
+def _media(name: str, path: Path, filters: list[dict]):
+    """A media source showing one PNG and keeping it after it ends (no loop, no restart)."""
+    return media_source(name, path, filters, looping=False, clear_on_media_end=False, restart_on_activate=False)
 
 
 def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, black: Path | None = None,
@@ -99,8 +100,7 @@ def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, 
 
     def filters(name):
         return ([OURS] if name.endswith(OURS_SUFFIX) else [FILTER]) if black else []
-    sources = [SourceSpec(name, "ffmpeg_source", _media(first[name]), filters(name),
-                          private_settings={"mixer_hidden": True}) for name, _ in images]
+    sources = [_media(name, first[name], filters(name)) for name, _ in images]
     obs = HeadlessObs(workdir, sources, paths.ROOT / "obs_matting.py" if ours else None)
     shutil.copytree(plugin_dir, obs.config_home / "obs-studio" / "plugins" / PLUGIN, symlinks=False)
     obs.start(timeout=90)
@@ -111,13 +111,12 @@ def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, 
 
         def shot(name):
             r = client.get_source_screenshot(name, "png", sizes[name][0], sizes[name][1], -1)
-            data = base64.b64decode(r.image_data.split(",", 1)[1])
-            return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            return decode_screenshot(r.image_data)
 
         if black:
             time.sleep(settle_s)  # the filter runs on the black frame
             for name, path in images:
-                client.set_input_settings(name, _media(path), True)
+                client.set_input_settings(name, _media(name, path, []).settings, True)
         else:
             deadline = time.monotonic() + 60  # a media source shows its PNG a moment after OBS starts
             waiting = [name for name, _ in images]
@@ -134,6 +133,7 @@ def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, 
             bgra = shot(name)
             cv2.imwrite(str(workdir / "shots" / f"{name}.png"), bgra)
             alphas[name] = bgra[..., 3].astype(np.float32) / 255.0
+        client.disconnect()
     finally:
         obs.stop()
     return alphas

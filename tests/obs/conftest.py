@@ -5,7 +5,6 @@ are started by pid and always stopped in teardown (SIGINT, wait, SIGKILL).
 """
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -69,10 +68,8 @@ def media_source(name: str, path: Path, filters: list[dict]):
     sessions with the mixer shown; 0 of 12 with it hidden; 0 of 12, twice, hidden with our filter
     loaded). Those exits would test OBS, not us.
     """
-    from obsmatte.obs.headless import SourceSpec
-    return SourceSpec(name, "ffmpeg_source", {"local_file": str(path), "is_local_file": True, "looping": True,
-                                               "restart_on_activate": True}, filters,
-                      private_settings={"mixer_hidden": True})
+    from obsmatte.obs.headless import media_source as spec
+    return spec(name, path, filters, looping=True, restart_on_activate=True)
 
 
 OTHER_COLLECTION = "Other"
@@ -146,10 +143,10 @@ def obs_session(tmp_path_factory, obs_assets):
 
 def screenshot(client, source: str, size=(1280, 720)) -> np.ndarray:
     """GetSourceScreenshot as RGBA uint8 at the source's size."""
+    from obsmatte.obs.headless import decode_screenshot
     r = client.get_source_screenshot(source, "png", size[0], size[1], -1)
-    data = base64.b64decode(r.image_data.split(",", 1)[1])
-    bgra = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    assert bgra is not None and bgra.ndim == 3 and bgra.shape[2] == 4, "screenshot is not an RGBA PNG"
+    bgra = decode_screenshot(r.image_data)
+    assert bgra is not None, "screenshot is not an RGBA PNG"
     return cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA)
 
 

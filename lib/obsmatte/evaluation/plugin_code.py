@@ -11,14 +11,14 @@ GPL-3.0). Where each step lives there:
   0.85, enable_image_similarity on, image_similarity_threshold 35.0 (dB), blur_background 0.
 - Per frame: background_filter_video_tick(), in this order:
   1. Image similarity. The frame is the filter's whole input as BGRA at the source's own size
-     (obs-utils.cpp, getRGBAFromStageSurface(); alpha 255 for an opaque source). cv::PSNR of it against
+     (src/obs-utils/obs-utils.cpp, getRGBAFromStageSurface(); alpha 255 for an opaque source). cv::PSNR of it against
      `lastImageBGRA`; above the threshold the tick returns at once: no inference, the previous finished
      mask stays, and no state changes (not even the mask-every-X counter). Otherwise this frame becomes
      `lastImageBGRA`, so the comparison is always against the last frame *processed*, not the last seen:
      a slow drift is caught once it adds up. The PSNR averages over the four channels, the constant
      alpha included (so it reads 10*log10(4/3) = 1.25 dB above an RGB-only PSNR).
   2. Mask every X frames: 1 by default, i.e. every frame (not emulated beyond that).
-  3. processImageForBackground(): the model's person probability, as uint8 (ort-session-utils.cpp,
+  3. processImageForBackground(): the model's person probability, as uint8 (src/ort-utils/ort-session-utils.cpp,
      runFilterModelInference(): convertTo(CV_8U, 255), i.e. rounded and saturated), and
      backgroundMask = output < (uint8)(threshold * 255) = 127: a *background* mask, 255 = background,
      at the model's output size.

@@ -33,6 +33,26 @@ class SourceSpec:
     private_settings: dict = field(default_factory=dict)  # e.g. {"mixer_hidden": True}
 
 
+def media_source(name: str, path: Path, filters: list[dict] | None = None, looping: bool = True,
+                 **settings) -> SourceSpec:
+    """A media source (ffmpeg_source: async frames, like a webcam) playing `path`, hidden from the audio
+    mixer (OBS 29.0.2 itself now and then crashes or hangs at exit tearing down a media source's volume
+    meter under CPU load: tests/obs/conftest.py media_source). `settings` adds to or overrides its settings."""
+    return SourceSpec(name, "ffmpeg_source", {"local_file": str(path), "is_local_file": True, "looping": looping,
+                                              **settings}, list(filters or []), private_settings={"mixer_hidden": True})
+
+
+def decode_screenshot(image_data: str):
+    """GetSourceScreenshot's image data (a PNG data URL) as a BGRA uint8 array, or None if it is not one."""
+    import base64
+
+    import cv2
+    import numpy as np
+    data = base64.b64decode(image_data.split(",", 1)[1])
+    bgra = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    return bgra if bgra is not None and bgra.ndim == 3 and bgra.shape[2] == 4 else None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
