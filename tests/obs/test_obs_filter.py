@@ -320,6 +320,40 @@ def test_source_size_change_while_filtering(obs_session, obs_assets, tmp_path):
     wait_for(lambda: masks_flowing(obs, "Portrait"), 20, what="masks again at 1280x720")
 
 
+def test_a_still_picture_after_a_black_one_is_matted(obs_session, obs_assets, tmp_path):
+    """A camera that starts dark, a scene switched to: the filter runs on a black picture, then the still
+    portrait comes and stays. The peer plugin never shows such a person (its similarity skip keeps the
+    all-background mask: tools/peer_check.py); ours mattes it again within seconds, as it did before the
+    black picture (whatever settings the tests before this one left)."""
+    obs, client = obs_session
+    _set(client, background="transparent")
+
+    def masked():
+        a = screenshot(client, "Portrait")[:, :, 3] / 255.0
+        return a if (a == 0).mean() > 0.2 and (a == 1).mean() > 0.1 else None
+    wait_for(masked, 30, what="a mask on the portrait")
+    time.sleep(1.0)
+    before = wait_for(masked, 10, what="a settled mask on the portrait")
+    black = tmp_path / "black.png"
+    cv2.imwrite(str(black), np.zeros((720, 1280, 3), np.uint8))
+    client.set_input_settings("Portrait", {"file": str(black)}, True)
+    try:
+        wait_for(lambda: None if screenshot(client, "Portrait")[:, :, 3].any() else True, 20,
+                 what="the black picture matted as all background")
+        time.sleep(1.0)  # more masks of the black picture
+        client.set_input_settings("Portrait", {"file": str(obs_assets["portrait"])}, True)
+        started = time.monotonic()
+
+        def matted_again():
+            a = screenshot(client, "Portrait")[:, :, 3] / 255.0
+            return a if iou(a, before) >= 0.95 else None
+        alpha = wait_for(matted_again, 10, what="the portrait matted again after the black picture")
+        print(f"matted {time.monotonic() - started:.1f} s after the switch, IoU {iou(alpha, before):.4f}")
+    finally:
+        client.set_input_settings("Portrait", {"file": str(obs_assets["portrait"])}, True)
+    assert obs.alive()
+
+
 def test_scene_collection_switch_unloads_and_reloads_the_script(obs_session):
     """Switching scene collection removes every source and unloads the script while filters are alive,
     then loads the script again in the same Python and creates new filters: the closest obs-websocket
