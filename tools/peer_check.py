@@ -4,7 +4,9 @@ Runs a built obs-backgroundremoval in the real OBS Studio, headless (Xvfb, obs-w
 tests do), on the evaluation's studio and café composites, and screenshots its output:
 1. The filter added once the picture shows: its matte against PluginCodeBaseline's, pixel by pixel, on the
    plugin's own default model fed the way the plugin feeds it (the frame resized to 256x144, RGB / 255, the
-   output's person channel taken as it comes), and each one's MAE and IoU against the exact truth.
+   output's person channel taken as it comes), and each one's MAE and IoU against the exact truth; beside
+   them this project's filter in the same OBS (Studio preset, its own default model, transparent
+   background): the two default installs side by side.
 2. The filter on from the start, the source showing a black frame first and then the picture (a camera
    that starts dark, a scene switched to): how much of the person the plugin shows, the emulation fed the
    same frames, and this project's filter (Studio preset, transparent background) in the same OBS.
@@ -70,6 +72,10 @@ class PluginModel:
         pass
 
 
+def _mae(alpha: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.abs(alpha - truth).mean())
+
+
 def composites(count: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, RGB, truth) for the first `count` studio and café composites, cropped to multiples of 8."""
     portraits = scenes.load_portraits()
@@ -126,7 +132,8 @@ def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, 
             if waiting:
                 raise RuntimeError(f"OBS showed nothing for {', '.join(waiting)}")
             for name, _ in images:
-                client.create_source_filter(name, FILTER["name"], FILTER["id"], FILTER["settings"])
+                f = OURS if name.endswith(OURS_SUFFIX) else FILTER
+                client.create_source_filter(name, f["name"], f["id"], f["settings"])
         time.sleep(settle_s)
         (workdir / "shots").mkdir()
         for name, _ in images:
@@ -165,20 +172,24 @@ def main() -> int:
         path = args.out / "images" / f"{name}.png"
         cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         pngs.append((name, path))
-    real = run_batches(args.plugin_dir, pngs, args.out / "first")
+    real = run_batches(args.plugin_dir, pngs, args.out / "first", ours=True)
     emulation = PluginCodeBaseline(PluginModel(model_path))
-    print("1. The filter added once the picture shows: the real plugin's matte against the emulation's")
-    print(f"{'composite':<24} {'pixels differing':>16}   real plugin MAE / IoU   emulation MAE / IoU")
+    print("1. The filter added once the picture shows: the real plugin's matte against the emulation's, and "
+          "each default install's matte in OBS against the truth (the plugin on its default model, this "
+          "project's Studio preset on its own)")
+    print(f"{'composite':<24} {'pixels differing':>16}   real plugin MAE / IoU   emulation MAE / IoU"
+          f"   this project MAE / IoU")
     rows = []
     for name, rgb, truth in items:
         emulation.reset()
-        ours, theirs = emulation.matte(rgb), real[name]
-        rows.append((float((np.abs(ours - theirs) > 0.5).mean()), float(np.abs(theirs - truth).mean()),
-                     metrics.iou(theirs, truth), float(np.abs(ours - truth).mean()), metrics.iou(ours, truth)))
+        emulated, theirs, ours = emulation.matte(rgb), real[name], real[name + OURS_SUFFIX]
+        rows.append((float((np.abs(emulated - theirs) > 0.5).mean()),
+                     *(f(a, truth) for a in (theirs, emulated, ours) for f in (_mae, metrics.iou))))
         print(f"{name:<24} {100 * rows[-1][0]:>15.3f}%   {rows[-1][1]:.4f} / {rows[-1][2]:.3f}"
-              f"          {rows[-1][3]:.4f} / {rows[-1][4]:.3f}")
+              f"          {rows[-1][3]:.4f} / {rows[-1][4]:.3f}        {rows[-1][5]:.4f} / {rows[-1][6]:.3f}")
     m = np.mean(rows, axis=0)
-    print(f"{'mean':<24} {100 * m[0]:>15.3f}%   {m[1]:.4f} / {m[2]:.3f}          {m[3]:.4f} / {m[4]:.3f}")
+    print(f"{'mean':<24} {100 * m[0]:>15.3f}%   {m[1]:.4f} / {m[2]:.3f}          {m[3]:.4f} / {m[4]:.3f}"
+          f"        {m[5]:.4f} / {m[6]:.3f}")
 
     black = args.out / "images" / "black.png"
     cv2.imwrite(str(black), np.zeros((64, 64, 3), np.uint8))
