@@ -7,6 +7,10 @@ tests do), on the evaluation's studio and café composites, and screenshots its 
    output's person channel taken as it comes), and each one's MAE and IoU against the exact truth; beside
    them this project's filter in the same OBS (Studio preset, its own default model, transparent
    background): the two default installs side by side.
+3. A video, frame by frame: the first frames of each evaluation video shown in turn on one source with the
+   plugin (each held a moment, a screenshot at its end), against the emulation fed the same frames once
+   each: the temporal steps (the EMA, the similarity skip between consecutive frames) as the real plugin
+   runs them.
 2. The filter on from the start, the source showing a black frame first and then the picture (a camera
    that starts dark, a scene switched to): how much of the person the plugin shows, the emulation fed the
    same frames, and this project's filter (Studio preset, transparent background) in the same OBS.
@@ -40,7 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from obsmatte.evaluation import metrics, scenes  # noqa: E402
+from obsmatte.evaluation import metrics, scenes, videos  # noqa: E402
 from obsmatte.evaluation.plugin_code import PluginCodeBaseline  # noqa: E402
 from obsmatte import paths  # noqa: E402
 from obsmatte.obs.headless import HeadlessObs, decode_screenshot, media_source  # noqa: E402
@@ -146,6 +150,36 @@ def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, 
     return alphas
 
 
+def run_sequence(plugin_dir: Path, frames: list[Path], workdir: Path, hold_s: float = 0.7) -> list[np.ndarray]:
+    """The plugin's alpha after each PNG of `frames`, shown in turn on one media source (the filter added
+    once the first shows), each held `hold_s` before its screenshot."""
+    obs = HeadlessObs(workdir, [_media("Video", frames[0], [])])
+    shutil.copytree(plugin_dir, obs.config_home / "obs-studio" / "plugins" / PLUGIN, symlinks=False)
+    obs.start(timeout=90)
+    alphas = []
+    try:
+        client = obs.client(timeout=60)
+        size = cv2.imread(str(frames[0])).shape[1::-1]
+
+        def shot():
+            return decode_screenshot(client.get_source_screenshot("Video", "png", size[0], size[1], -1).image_data)
+        deadline = time.monotonic() + 60
+        while not shot()[..., :3].any():
+            if time.monotonic() > deadline:
+                raise RuntimeError("OBS showed nothing for the first frame")
+            time.sleep(1)
+        client.create_source_filter("Video", FILTER["name"], FILTER["id"], FILTER["settings"])
+        for i, path in enumerate(frames):
+            if i:
+                client.set_input_settings("Video", _media("Video", path, []).settings, True)
+            time.sleep(hold_s)
+            alphas.append(shot()[..., 3].astype(np.float32) / 255.0)
+        client.disconnect()
+    finally:
+        obs.stop()
+    return alphas
+
+
 def run_batches(plugin_dir: Path, pngs: list[tuple[str, Path]], workdir: Path, **kw) -> dict[str, np.ndarray]:
     step = SOURCES_PER_RUN // 2 if kw.get("ours") else SOURCES_PER_RUN
     real = {}
@@ -159,6 +193,8 @@ def main() -> int:
     ap.add_argument("plugin_dir", type=Path)
     ap.add_argument("--count", type=int, default=6, help="composites per scene (studio, café)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/peer_check"))
+    ap.add_argument("--frames", type=int, default=20, help="video frames per video (part 3)")
+    ap.add_argument("--stride", type=int, default=3, help="take every n-th frame of the videos (part 3)")
     args = ap.parse_args()
     model_path = args.plugin_dir / "data" / "models" / "mediapipe.onnx"
     if not (args.plugin_dir / "bin" / "64bit" / f"{PLUGIN}.so").is_file() or not model_path.is_file():
@@ -208,6 +244,23 @@ def main() -> int:
         print(f"{name:<24} {shown[-1][0]:>12.3f} {shown[-1][1]:>10.3f} {shown[-1][2]:>22.3f}")
     m = np.mean(shown, axis=0)
     print(f"{'mean':<24} {m[0]:>12.3f} {m[1]:>10.3f} {m[2]:>22.3f}")
+
+    print("3. Video frames shown in turn (each held 0.7 s): pixels where the real plugin's matte and the "
+          "emulation's differ, per frame")
+    emulation_model = PluginModel(model_path)
+    for seq in videos.load_videos(args.frames * args.stride):
+        frames = seq.frames[::args.stride][:args.frames]
+        paths_ = []
+        for i, rgb in enumerate(frames):
+            h, w = (d - d % 8 for d in rgb.shape[:2])
+            frames[i] = np.ascontiguousarray(rgb[:h, :w])
+            paths_.append(args.out / "images" / f"{seq.name}_{i:03d}.png")
+            cv2.imwrite(str(paths_[-1]), cv2.cvtColor(frames[i], cv2.COLOR_RGB2BGR))
+        real_alphas = run_sequence(args.plugin_dir, paths_, args.out / f"video_{seq.name}")
+        emulation = PluginCodeBaseline(emulation_model)
+        differ = [float((np.abs(emulation.matte(rgb) - a) > 0.5).mean()) for rgb, a in zip(frames, real_alphas)]
+        print(f"  {seq.name}: {len(frames)} frames, the emulation skipped {emulation.skipped} as similar; "
+              f"differing pixels mean {100 * np.mean(differ):.3f}%, worst frame {100 * max(differ):.3f}%")
     return 0
 
 
