@@ -96,6 +96,24 @@ def _media(name: str, path: Path, filters: list[dict]):
     return media_source(name, path, filters, looping=False, clear_on_media_end=False, restart_on_activate=False)
 
 
+def _obs_with_plugin(plugin_dir: Path, workdir: Path, sources, script: Path | None = None) -> HeadlessObs:
+    """OBS started headless with `sources` and the plugin copied into its (throwaway) configuration."""
+    obs = HeadlessObs(workdir, sources, script)
+    shutil.copytree(plugin_dir, obs.config_home / "obs-studio" / "plugins" / PLUGIN, symlinks=False)
+    return obs.start(timeout=90)
+
+
+def _wait_until_shown(shot, names: list[str], timeout: float = 60.0) -> None:
+    """A media source shows its PNG a moment after OBS starts: wait until each named one draws something."""
+    deadline = time.monotonic() + timeout
+    waiting = list(names)
+    while waiting and time.monotonic() < deadline:
+        time.sleep(1)
+        waiting = [name for name in waiting if not shot(name)[..., :3].any()]
+    if waiting:
+        raise RuntimeError(f"OBS showed nothing for {', '.join(waiting)}")
+
+
 def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, black: Path | None = None,
                settle_s: float = 5.0, ours: bool = False) -> dict[str, np.ndarray]:
     """The plugin's alpha (0..1) for each PNG, screenshot from OBS (kept in `workdir`/shots).
@@ -111,9 +129,7 @@ def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, 
     def filters(name):
         return ([OURS] if name.endswith(OURS_SUFFIX) else [FILTER]) if black else []
     sources = [_media(name, first[name], filters(name)) for name, _ in images]
-    obs = HeadlessObs(workdir, sources, paths.ROOT / "obs_matting.py" if ours else None)
-    shutil.copytree(plugin_dir, obs.config_home / "obs-studio" / "plugins" / PLUGIN, symlinks=False)
-    obs.start(timeout=90)
+    obs = _obs_with_plugin(plugin_dir, workdir, sources, paths.ROOT / "obs_matting.py" if ours else None)
     alphas = {}
     try:
         client = obs.client(timeout=60)
@@ -128,13 +144,7 @@ def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, 
             for name, path in images:
                 client.set_input_settings(name, _media(name, path, []).settings, True)
         else:
-            deadline = time.monotonic() + 60  # a media source shows its PNG a moment after OBS starts
-            waiting = [name for name, _ in images]
-            while waiting and time.monotonic() < deadline:
-                time.sleep(1)
-                waiting = [name for name in waiting if not shot(name)[..., :3].any()]
-            if waiting:
-                raise RuntimeError(f"OBS showed nothing for {', '.join(waiting)}")
+            _wait_until_shown(shot, [name for name, _ in images])
             for name, _ in images:
                 f = OURS if name.endswith(OURS_SUFFIX) else FILTER
                 client.create_source_filter(name, f["name"], f["id"], f["settings"])
@@ -153,21 +163,15 @@ def run_plugin(plugin_dir: Path, images: list[tuple[str, Path]], workdir: Path, 
 def run_sequence(plugin_dir: Path, frames: list[Path], workdir: Path, hold_s: float = 0.7) -> list[np.ndarray]:
     """The plugin's alpha after each PNG of `frames`, shown in turn on one media source (the filter added
     once the first shows), each held `hold_s` before its screenshot."""
-    obs = HeadlessObs(workdir, [_media("Video", frames[0], [])])
-    shutil.copytree(plugin_dir, obs.config_home / "obs-studio" / "plugins" / PLUGIN, symlinks=False)
-    obs.start(timeout=90)
+    obs = _obs_with_plugin(plugin_dir, workdir, [_media("Video", frames[0], [])])
     alphas = []
     try:
         client = obs.client(timeout=60)
         size = cv2.imread(str(frames[0])).shape[1::-1]
 
-        def shot():
-            return decode_screenshot(client.get_source_screenshot("Video", "png", size[0], size[1], -1).image_data)
-        deadline = time.monotonic() + 60
-        while not shot()[..., :3].any():
-            if time.monotonic() > deadline:
-                raise RuntimeError("OBS showed nothing for the first frame")
-            time.sleep(1)
+        def shot(name="Video"):
+            return decode_screenshot(client.get_source_screenshot(name, "png", size[0], size[1], -1).image_data)
+        _wait_until_shown(shot, ["Video"])
         client.create_source_filter("Video", FILTER["name"], FILTER["id"], FILTER["settings"])
         for i, path in enumerate(frames):
             if i:
