@@ -21,12 +21,32 @@ from conftest import iou, need_shared, need_tool
 
 @pytest.fixture(scope="module", autouse=True)
 def user_dir(tmp_path_factory):
-    """An empty user folder of this run's own for every command here (the screen tests' xvfb-run too): a user
+    """An empty user folder of this run's own for every command here (the screen tests' too): a user
     preset or model left by an earlier run, or the developer's own, would override the shipped ones."""
     folder = tmp_path_factory.mktemp("obsmatte-user")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OBSMATTE_USER_DIR", str(folder))
         yield folder
+
+
+@pytest.fixture(scope="module")
+def x_display():
+    """A private 640x480 X server for the screen commands, started directly: xvfb-run's own clean-up of its
+    temporary folder failed now and then and turned the command's right exit code into its own 5."""
+    need_tool("Xvfb", why="./setup.sh --test installs it")
+    from obsmatte.obs.headless import start_xvfb
+    proc, display = start_xvfb(640, 480)
+    try:
+        yield f":{display}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def on_screen(display: str, *args, timeout=120):
+    """Python with `args` on the X display (the command line's screen commands)."""
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, DISPLAY=display))
 
 
 def run_cli(*args, env_extra=None, check=None, timeout=300):
@@ -334,12 +354,9 @@ def test_video_into_a_folder_with_frames_or_onto_a_file_is_refused(tmp_path, por
     assert blocker.read_text() == "my notes"
 
 
-def test_screen_region_written_to_a_file():
-    need_tool("xvfb-run", why="./setup.sh --test installs it")
+def test_screen_region_written_to_a_file(x_display):
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"obsmatte-screen-{os.getpid()}.avi"
-    cmd = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable, "-m", "obsmatte", "screen",
-           "--region", "0,0,320,240", "--seconds", "2", "--out", str(out)]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    p = on_screen(x_display, "-m", "obsmatte", "screen", "--region", "0,0,320,240", "--seconds", "2", "--out", out)
     assert p.returncode == 0, p.stderr
     assert "frames in" in p.stdout
     cap = cv2.VideoCapture(str(out))
@@ -388,15 +405,12 @@ def test_a_video_file_that_got_no_frames_is_removed(tmp_path):
     assert not (tmp_path / "out.avi").exists(), "a file with no frames only looks like a broken video"
 
 
-def test_screen_region_outside_the_screen_is_refused_before_the_output_opens(tmp_path):
+def test_screen_region_outside_the_screen_is_refused_before_the_output_opens(tmp_path, x_display):
     """On a real X server (640x480): exit 2 with one line naming the screen's extent, no output file left; and
     the X server's own refusal of such a grab (XProtoError) becomes the same kind of one-line error."""
-    need_tool("xvfb-run", why="./setup.sh --test installs it")
-    xvfb = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable]
     out = tmp_path / "screen.avi"
     for region in ("--region=600,400,100,100", "--region=-10,0,100,100"):
-        p = subprocess.run([*xvfb, "-m", "obsmatte", "screen", region, "--seconds", "1", "--out", str(out)],
-                           capture_output=True, text=True, timeout=120)
+        p = on_screen(x_display, "-m", "obsmatte", "screen", region, "--seconds", "1", "--out", out)
         assert p.returncode == 2, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
         assert "reaches outside the screen, which spans 640x480 from 0,0" in p.stderr, p.stderr
         assert p.stderr.strip().count("\n") == 0, "one line, no traceback"
@@ -405,7 +419,7 @@ def test_screen_region_outside_the_screen_is_refused_before_the_output_opens(tmp
                     "g, region = commands._open_grabber(mss), dict(left=600, top=400, width=100, height=100)\n"
                     "try: commands._grab(g, region, commands._grab_errors(mss))\n"
                     "except errors.MattingError as e: print('MattingError:', e)\n")
-    p = subprocess.run([*xvfb, "-c", grab_outside], capture_output=True, text=True, timeout=120)
+    p = on_screen(x_display, "-c", grab_outside)
     assert "MattingError: cannot capture the screen region 600,400,100,100" in p.stdout, p.stdout + p.stderr
 
 
@@ -456,11 +470,8 @@ def _opencv_gui() -> str:
     return m.group(1)
 
 
-def test_screen_window_without_gui_support_explains_itself():
-    need_tool("xvfb-run", why="./setup.sh --test installs it")
-    cmd = ["xvfb-run", "-a", "-s", "-screen 0 640x480x24", sys.executable, "-m", "obsmatte", "screen",
-           "--region", "0,0,160,120", "--seconds", "1"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+def test_screen_window_without_gui_support_explains_itself(x_display):
+    p = on_screen(x_display, "-m", "obsmatte", "screen", "--region", "0,0,160,120", "--seconds", "1")
     # the outcome is decided up front by the build: the command itself only finds out when imshow fails
     if _opencv_gui().upper() == "NONE":
         assert p.returncode == 2, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"

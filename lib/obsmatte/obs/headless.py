@@ -191,6 +191,22 @@ def _free_display() -> int:
     raise RuntimeError("no free X display number")
 
 
+def start_xvfb(width: int, height: int, timeout: float = 10.0) -> tuple[subprocess.Popen, int]:
+    """A private X server (Xvfb) on a free display number: (its process, the display number). Stop it with
+    terminate(); raises RuntimeError (the server stopped) when it does not come up within `timeout`."""
+    display = _free_display()
+    proc = subprocess.Popen(["Xvfb", f":{display}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not Path(f"/tmp/.X11-unix/X{display}").exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError("Xvfb did not start")
+        time.sleep(0.05)
+    return proc, display
+
+
 def dump_threads(pid: int, out: Path) -> None:
     """Debug: every thread's backtrace of a hung process (gdb attaches, prints, detaches)."""
     try:
@@ -255,16 +271,7 @@ class HeadlessObs:
     def start(self, timeout: float = 60.0) -> "HeadlessObs":
         write_config(self.config_home, self.sources, self.script, self.port, self.size, self.fps,
                      self.extra_collections)
-        display = _free_display()
-        w, h = self.size
-        self.xvfb = subprocess.Popen(["Xvfb", f":{display}", "-screen", "0", f"{w}x{h}x24", "-nolisten", "tcp"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{display}").exists():
-            if time.monotonic() > deadline or self.xvfb.poll() is not None:
-                self.stop()
-                raise RuntimeError("Xvfb did not start")
-            time.sleep(0.05)
+        self.xvfb, display = start_xvfb(*self.size)
         self.display = display
         self.stdout = open(self.workdir / "obs_stdout.txt", "wb")
         self.obs = subprocess.Popen(["obs", "--multi", "--collection", COLLECTION, "--profile", PROFILE,
