@@ -80,6 +80,16 @@ def _set(client, **settings):
     client.set_source_filter_settings("Portrait", "Matting", settings, True)
 
 
+def _wait_for_background(client, want: np.ndarray, region: np.ndarray, what: str) -> float:
+    """Wait until the Portrait's output is opaque and, over `region`, within 4 levels of `want` on average;
+    that mean difference."""
+    def shows_picture():
+        s = screenshot(client, "Portrait")
+        err = np.abs(s[:, :, :3].astype(int) - want)[region].mean()
+        return (s, err) if (s[:, :, 3] == 255).all() and err < 4 else None
+    return wait_for(shows_picture, 20, what=what)[1]
+
+
 def test_filter_listed_on_both_sources(obs_session):
     _, client = obs_session
     for source in ("Portrait", "Video"):
@@ -383,11 +393,7 @@ def test_image_background_fills_the_frame(obs_session, background_region, tmp_pa
     want = fit_background(picture, (1280, 720), "fill", (0, 0, 0)).astype(int)
     _set(client, background="image", background_image=str(path), image_fit="fill")
     try:
-        def shows_picture():
-            s = screenshot(client, "Portrait")
-            err = np.abs(s[:, :, :3].astype(int) - want)[background_region].mean()
-            return (s, err) if (s[:, :, 3] == 255).all() and err < 4 else None
-        _, err = wait_for(shows_picture, 20, what="the background image")
+        err = _wait_for_background(client, want, background_region, "the background image")
         print(f"image background: mean |output - fitted image| over the background = {err:.2f}")
     finally:
         _set(client, background="transparent")
@@ -409,11 +415,7 @@ def test_a_transparent_background_image_is_flattened_onto_the_colour(obs_session
     _set(client, background="image", background_image=str(path), image_fit="fill",
          background_color=color_to_obs("#0000FF"))
     try:
-        def shows_picture():
-            s = screenshot(client, "Portrait")
-            err = np.abs(s[:, :, :3].astype(int) - want)[background_region].mean()
-            return (s, err) if (s[:, :, 3] == 255).all() and err < 4 else None
-        _, err = wait_for(shows_picture, 20, what="the background image flattened onto the colour")
+        err = _wait_for_background(client, want, background_region, "the background image flattened onto the colour")
         print(f"transparent image background: mean |output - flattened image| over the background = {err:.2f}")
     finally:
         _set(client, background="transparent", background_color=color_to_obs(MatteSettings().background_color))
